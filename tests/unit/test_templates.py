@@ -1,0 +1,128 @@
+"""The role's templates, rendered by Ansible with the role's defaults, parse and say the right things."""
+
+from __future__ import annotations
+
+import json
+import os
+import plistlib
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def render(tmp_path: Path, **extra: Any) -> Path:
+    """Render the three templates into tmp_path with the given role variables."""
+    extra_vars = {"render_dir": str(tmp_path), **extra}
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
+    result = subprocess.run(
+        [
+            "ansible-playbook",
+            "-i",
+            "localhost,",
+            str(ROOT / "tests/unit/render_templates.yml"),
+            "-e",
+            json.dumps(extra_vars),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return render(
+        tmp_path_factory.mktemp("rendered"),
+        devpi_service_manager="launchd",
+        devpi_base_dir="/Users/eblume/devpi",
+        devpi_launchd_agents_dir="/Users/eblume/Library/LaunchAgents",
+        devpi_launchd_stdout_path="/Users/eblume/Library/Logs/mcquack.devpi.out.log",
+        devpi_launchd_stderr_path="/Users/eblume/Library/Logs/mcquack.devpi.err.log",
+        devpi_ca_bundle="/etc/ssl/cert.pem",
+        devpi_environment={"TZ": "Europe/Berlin", "ODD": 'a "quoted" & <tagged> value'},
+        devpi_server_options={"indexer-backend": "null", "mirror-cache-expiry": 3600},
+        devpi_outside_url="https://devpi.example.org",
+    )
+
+
+def test_plist_is_a_launchd_agent_with_the_seed_defaults(rendered: Path) -> None:
+    job = plistlib.loads((rendered / "devpi.plist").read_bytes())
+    assert job["Label"] == "mcquack.eblume.devpi"
+    assert job["ProgramArguments"] == [
+        "/Users/eblume/devpi/venv/bin/devpi-server",
+        "-c",
+        "/Users/eblume/devpi/devpi-server.yml",
+    ]
+    assert job["RunAtLoad"] is True
+    assert job["KeepAlive"] is True
+    assert job["StandardOutPath"] == "/Users/eblume/Library/Logs/mcquack.devpi.out.log"
+    assert job["StandardErrorPath"] == "/Users/eblume/Library/Logs/mcquack.devpi.err.log"
+    assert job["WorkingDirectory"] == "/Users/eblume/devpi"
+
+
+def test_plist_values_have_launchd_types(rendered: Path) -> None:
+    job = plistlib.loads((rendered / "devpi.plist").read_bytes())
+    for limits in ("SoftResourceLimits", "HardResourceLimits"):
+        assert type(job[limits]["NumberOfFiles"]) is int
+        assert job[limits]["NumberOfFiles"] == 4096
+    env = job["EnvironmentVariables"]
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
+    assert env["REQUESTS_CA_BUNDLE"] == "/etc/ssl/cert.pem"
+    assert env["TZ"] == "Europe/Berlin"
+    assert env["ODD"] == 'a "quoted" & <tagged> value'
+    assert env["LANG"].endswith("UTF-8")
+
+
+def test_plist_holds_no_password(tmp_path: Path) -> None:
+    out = render(tmp_path, devpi_service_manager="launchd", devpi_root_password="s3cret-Pw")
+    for name in ("devpi.plist", "devpi.service", "devpi-server.yml"):
+        assert "s3cret-Pw" not in (out / name).read_text()
+
+
+def test_config_file_carries_every_option(rendered: Path) -> None:
+    config = yaml.safe_load((rendered / "devpi-server.yml").read_text())
+    assert config == {
+        "devpi-server": {
+            "host": "127.0.0.1",
+            "port": 3141,
+            "serverdir": "/Users/eblume/devpi/server-dir",
+            "secretfile": "/Users/eblume/devpi/secret",
+            "outside-url": "https://devpi.example.org",
+            "indexer-backend": "null",
+            "mirror-cache-expiry": 3600,
+        }
+    }
+
+
+def test_systemd_unit_runs_unprivileged_and_hardened(tmp_path: Path) -> None:
+    out = render(
+        tmp_path,
+        devpi_service_manager="systemd",
+        devpi_ca_bundle="/etc/ssl/certs/ca-certificates.crt",
+        devpi_environment={"ODD": 'say "hi" 100%'},
+    )
+    lines = (out / "devpi.service").read_text().splitlines()
+    service = lines[lines.index("[Service]") :]
+    assert "User=devpi" in service
+    assert "ExecStart=/var/lib/devpi/venv/bin/devpi-server -c /var/lib/devpi/devpi-server.yml" in service
+    assert "Restart=on-failure" in service
+    assert "LimitNOFILE=4096" in service
+    for hardening in (
+        "NoNewPrivileges=true",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/devpi/server-dir",
+        "PrivateTmp=true",
+    ):
+        assert hardening in service
+    assert 'Environment="REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt"' in service
+    assert 'Environment="ODD=say \\"hi\\" 100%%"' in service
+    assert "WantedBy=multi-user.target" in lines

@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Print the devpi role's variables as a Markdown table, from meta/argument_specs.yml and
+defaults/main.yml. README.md and roles/devpi/README.md embed this table between
+<!-- variables:start --> and <!-- variables:end -->; `--write` refreshes both, and
+tests/unit/test_docs.py fails when they drift."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+ROLE = ROOT / "roles" / "devpi"
+START, END = "<!-- variables:start -->", "<!-- variables:end -->"
+READMES = [ROOT / "README.md", ROLE / "README.md"]
+
+
+def _plain(text: str) -> str:
+    """Ansible doc markup (C(x), O(x), I(x)) to Markdown."""
+    text = re.sub(r"[CO]\(([^()]*(?:\([^()]*\)[^()]*)*)\)", r"`\1`", text)
+    text = re.sub(r"I\(([^)]*)\)", r"*\1*", text)
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def table() -> str:
+    specs = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())
+    options: dict[str, Any] = specs["argument_specs"]["main"]["options"]
+    defaults: dict[str, Any] = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    rows = ["| Variable | Type | Default | Description |", "| --- | --- | --- | --- |"]
+    for name, spec in options.items():
+        description = spec["description"]
+        lines = description if isinstance(description, list) else [description]
+        default = defaults.get(name)
+        shown = "*computed, see description*" if "{{" in str(default) else f"`{json.dumps(default)}`"
+        if isinstance(default, str) and "{{" not in default:
+            shown = f'`"{default}"`'
+        if spec.get("no_log"):
+            shown += " (secret)"
+        choices = f" Choices: {', '.join(f'`{c}`' for c in spec['choices'])}." if "choices" in spec else ""
+        text = " ".join(_plain(line) for line in lines) + choices
+        rows.append(f"| `{name}` | {spec['type']} | {shown} | {text} |")
+    return "\n".join(rows) + "\n"
+
+
+def embed(readme: str, generated: str) -> str:
+    before, rest = readme.split(START, 1)
+    _, after = rest.split(END, 1)
+    return f"{before}{START}\n{generated}{END}{after}"
+
+
+def main() -> int:
+    generated = table()
+    if sys.argv[1:] == ["--write"]:
+        for readme in READMES:
+            readme.write_text(embed(readme.read_text(), generated))
+        return 0
+    sys.stdout.write(generated)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
