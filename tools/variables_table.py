@@ -36,12 +36,18 @@ def table() -> str:
         description = spec["description"]
         lines = description if isinstance(description, list) else [description]
         default = defaults.get(name)
-        shown = "*computed, see description*" if "{{" in str(default) else f"`{json.dumps(default)}`"
+        shown = (
+            "*computed, see description*" if "{{" in str(default) else f"`{json.dumps(default)}`"
+        )
         if isinstance(default, str) and "{{" not in default:
             shown = f'`"{default}"`'
         if spec.get("no_log"):
             shown += " (secret)"
-        choices = f" Choices: {', '.join(f'`{c}`' for c in spec['choices'])}." if "choices" in spec else ""
+        choices = (
+            f" Choices: {', '.join(f'`{c}`' for c in spec['choices'])}."
+            if "choices" in spec
+            else ""
+        )
         text = " ".join(_plain(line) for line in lines) + choices
         rows.append(f"| `{name}` | {spec['type']} | {shown} | {text} |")
     return "\n".join(rows) + "\n"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import plistlib
-from collections.abc import Mapping, Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from ansible.errors import AnsibleFilterError
 

@@ -13,7 +13,9 @@ ROLE = ROOT / "roles" / "devpi"
 
 
 def _tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("variables_table", ROOT / "tools/variables_table.py")
+    spec = importlib.util.spec_from_file_location(
+        "variables_table", ROOT / "tools/variables_table.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -29,7 +31,9 @@ def test_every_default_has_a_described_spec_and_back() -> None:
         assert spec.get("description"), f"{name} has no description"
         assert spec.get("type"), f"{name} has no type"
         if "default" in spec:
-            assert spec["default"] == defaults[name], f"{name}: spec default differs from defaults/main.yml"
+            assert spec["default"] == defaults[name], (
+                f"{name}: spec default differs from defaults/main.yml"
+            )
 
 
 def test_readme_variable_tables_are_current() -> None:

@@ -113,7 +113,10 @@ def test_systemd_unit_runs_unprivileged_and_hardened(tmp_path: Path) -> None:
     lines = (out / "devpi.service").read_text().splitlines()
     service = lines[lines.index("[Service]") :]
     assert "User=devpi" in service
-    assert "ExecStart=/var/lib/devpi/venv/bin/devpi-server -c /var/lib/devpi/devpi-server.yml" in service
+    assert (
+        "ExecStart=/var/lib/devpi/venv/bin/devpi-server -c /var/lib/devpi/devpi-server.yml"
+        in service
+    )
     assert "Restart=on-failure" in service
     assert "LimitNOFILE=4096" in service
     for hardening in (
