@@ -1,0 +1,112 @@
+"""Verify the devpi role on a real systemd host (testinfra, run by molecule over SSH)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+ROOT_PASSWORD = "molecule-Root-Pw-1"
+BASE = "/var/lib/devpi"
+
+
+def test_unit_is_active_enabled_and_runs_unprivileged(host: Any) -> None:
+    devpi = host.service("devpi")
+    assert devpi.is_running
+    assert devpi.is_enabled
+    user = host.check_output("systemctl show --property User --value devpi")
+    assert user == "devpi"
+    pid = host.check_output("systemctl show --property MainPID --value devpi")
+    assert host.check_output(f"ps -o user= -p {pid}").strip() == "devpi"
+
+
+def test_no_restart_on_the_idempotent_run(host: Any) -> None:
+    first = host.file("/var/tmp/devpi-first-pid").content_string.strip()
+    now = host.check_output("systemctl show --property MainPID --value devpi")
+    assert first not in ("", "0")
+    assert now == first
+
+
+def test_listens_on_loopback_3141_only(host: Any) -> None:
+    listeners = host.check_output("ss -Hltn 'sport = :3141'").splitlines()
+    local_addresses = {line.split()[3] for line in listeners}
+    assert local_addresses == {"127.0.0.1:3141"}
+
+
+def test_api_answers_json(host: Any) -> None:
+    api = json.loads(host.check_output("curl -sSf http://127.0.0.1:3141/+api"))
+    assert api["type"] == "apiconfig"
+    assert api["result"]["login"].endswith("/+login")
+
+
+def test_pip_install_through_root_pypi(host: Any) -> None:
+    host.check_output("rm -rf /var/tmp/pip-check && python3 -m venv /var/tmp/pip-check")
+    result = host.run(
+        "/var/tmp/pip-check/bin/pip install --no-cache-dir --disable-pip-version-check "
+        "--index-url http://127.0.0.1:3141/root/pypi/+simple/ six"
+    )
+    assert result.rc == 0, result.stderr
+    assert "Successfully installed six" in result.stdout
+    # The file came through devpi: it is now in devpi's mirror cache.
+    cached = host.run(f"find {BASE}/server-dir/+files -name 'six-*'")
+    assert cached.stdout.strip(), "six is not in devpi's file store"
+
+
+def test_venv_holds_exactly_the_pins_built_with_uv(host: Any) -> None:
+    probe = host.check_output(
+        f'{BASE}/venv/bin/python -c "import importlib.metadata as m; '
+        "print(m.version('devpi-server'), m.version('devpi-web'))\""
+    )
+    assert probe.split() == ["6.20.3", "5.1.1"]
+    installer = host.check_output(
+        f"cat {BASE}/venv/lib/python3*/site-packages/devpi_server-6.20.3.dist-info/INSTALLER"
+    )
+    assert installer.strip() == "uv"
+
+
+def test_server_dir_and_secret_permissions(host: Any) -> None:
+    server_dir = host.file(f"{BASE}/server-dir")
+    assert server_dir.is_directory
+    assert server_dir.user == "devpi"
+    assert server_dir.mode == 0o700
+    assert host.file(f"{BASE}/server-dir/.serverversion").exists
+    secret = host.file(f"{BASE}/secret")
+    assert secret.user == "devpi"
+    assert secret.mode == 0o600
+    assert len(secret.content_string.strip()) >= 32
+    base = host.file(BASE)
+    assert base.mode & 0o022 == 0, "devpi refuses a secret in a group/world-writable directory"
+
+
+def test_unit_is_hardened(host: Any) -> None:
+    unit = host.file("/etc/systemd/system/devpi.service").content_string
+    for line in (
+        "NoNewPrivileges=true",
+        "ProtectSystem=strict",
+        f"ReadWritePaths={BASE}/server-dir",
+        "PrivateTmp=true",
+        "Restart=on-failure",
+        "LimitNOFILE=4096",
+    ):
+        assert re.search(rf"^{re.escape(line)}$", unit, re.M), line
+
+
+def test_root_logs_in_with_the_password(host: Any) -> None:
+    body = json.dumps({"user": "root", "password": ROOT_PASSWORD})
+    status = host.check_output(
+        f"curl -s -o /dev/null -w '%{{http_code}}' -X POST -d '{body}' http://127.0.0.1:3141/+login"
+    )
+    assert status == "200"
+    wrong = json.dumps({"user": "root", "password": "not-it"})
+    status = host.check_output(
+        f"curl -s -o /dev/null -w '%{{http_code}}' -X POST -d '{wrong}' http://127.0.0.1:3141/+login"
+    )
+    assert status == "401"
+
+
+def test_password_is_nowhere_on_the_host(host: Any) -> None:
+    places = ["/etc/systemd/system/devpi.service", f"{BASE}/devpi-server.yml", f"{BASE}/secret"]
+    grep = host.run(f"grep -rlF -- '{ROOT_PASSWORD}' {' '.join(places)} /var/log /tmp /var/tmp")
+    assert grep.stdout.strip() == ""
+    journal = host.run(f"journalctl --no-pager | grep -cF -- '{ROOT_PASSWORD}'")
+    assert journal.stdout.strip() == "0"
