@@ -110,3 +110,30 @@ def test_password_is_nowhere_on_the_host(host: Any) -> None:
     assert grep.stdout.strip() == ""
     journal = host.run(f"journalctl --no-pager | grep -cF -- '{ROOT_PASSWORD}'")
     assert journal.stdout.strip() == "0"
+
+
+def test_declared_user_and_indexes_exist(host: Any) -> None:
+    body = json.dumps({"user": "eblume", "password": "molecule-Eblume-Pw-2"})
+    status = host.check_output(
+        f"curl -s -o /dev/null -w '%{{http_code}}' -X POST -d '{body}' http://127.0.0.1:3141/+login"
+    )
+    assert status == "200"
+    user = json.loads(
+        host.check_output("curl -sSf -H 'Accept: application/json' http://127.0.0.1:3141/eblume")
+    )
+    assert user["result"]["email"] == "eblume@example.org"
+    assert set(user["result"]["indexes"]) == {"dev", "scratch"}
+    assert user["result"]["indexes"]["dev"]["bases"] == ["root/pypi"]
+    assert user["result"]["indexes"]["scratch"]["bases"] == ["eblume/dev"]
+
+
+def test_pip_install_through_eblume_dev_resolves_via_its_base(host: Any) -> None:
+    # eblume/dev has root/pypi as base; eblume/scratch reaches PyPI through eblume/dev.
+    for index in ("eblume/dev", "eblume/scratch"):
+        host.check_output("rm -rf /var/tmp/pip-dev && python3 -m venv /var/tmp/pip-dev")
+        result = host.run(
+            "/var/tmp/pip-dev/bin/pip install --no-cache-dir --disable-pip-version-check "
+            f"--index-url http://127.0.0.1:3141/{index}/+simple/ six"
+        )
+        assert result.rc == 0, f"{index}: {result.stderr}"
+        assert "Successfully installed six" in result.stdout
