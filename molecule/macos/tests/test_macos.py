@@ -1,0 +1,155 @@
+"""Verify the launchd path and the operator's playbook (testinfra, as the Mac-like user eblume).
+
+The test host is Linux with the launchctl stand-in (tests/doubles/launchctl); what is proven
+here is the role's side of the contract with launchctl, not launchd itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import plistlib
+import time
+from pathlib import Path
+from typing import Any
+
+HOME = "/home/eblume"
+LABEL = "mcquack.eblume.devpi"
+PLIST = f"{HOME}/Library/LaunchAgents/{LABEL}.plist"
+ROOT_PASSWORD = "op-Root-Secret-7"  # from op-items.json, through the op stand-in
+EBLUME_PASSWORD = "op-Eblume-Secret-8"
+
+
+def launchctl_print(host: Any) -> dict[str, str]:
+    uid = host.check_output("id -u")
+    out = host.run(f"launchctl print gui/{uid}/{LABEL}")
+    assert out.rc == 0, out.stderr
+    fields = {}
+    for line in out.stdout.splitlines():
+        key, sep, value = line.strip().partition(" = ")
+        if sep:
+            fields.setdefault(key, value)
+    fields["_text"] = out.stdout
+    return fields
+
+
+def wait_for_api(host: Any, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if host.run("curl -sf -o /dev/null http://127.0.0.1:3141/+api").rc == 0:
+            return
+        time.sleep(0.5)
+    raise AssertionError("devpi did not answer /+api")
+
+
+def test_plist_is_the_rendered_launch_agent(host: Any) -> None:
+    plist = host.file(PLIST)
+    assert plist.user == "eblume"
+    assert plist.mode == 0o644
+    job = plistlib.loads(plist.content)
+    assert job["Label"] == LABEL
+    assert job["ProgramArguments"] == [
+        f"{HOME}/devpi/venv/bin/devpi-server",
+        "-c",
+        f"{HOME}/devpi/devpi-server.yml",
+    ]
+    assert host.file(job["ProgramArguments"][0]).mode & 0o111
+    assert job["KeepAlive"] is True
+    assert job["RunAtLoad"] is True
+    assert job["StandardOutPath"] == f"{HOME}/Library/Logs/mcquack.devpi.out.log"
+    assert job["StandardErrorPath"] == f"{HOME}/Library/Logs/mcquack.devpi.err.log"
+    assert job["SoftResourceLimits"]["NumberOfFiles"] == 4096
+    assert job["EnvironmentVariables"]["REQUESTS_CA_BUNDLE"] == "/etc/ssl/certs/ca-certificates.crt"
+
+
+def test_launchd_runs_that_definition_once(host: Any) -> None:
+    state = launchctl_print(host)
+    assert state["state"] == "running"
+    assert state["path"] == PLIST
+    assert state["program"] == f"{HOME}/devpi/venv/bin/devpi-server"
+    # Converge and the idempotent re-run together started devpi exactly once.
+    assert state["runs"] == "1"
+    pid = state["pid"]
+    listener = host.check_output("ss -Hltnp 'sport = :3141'")
+    assert f"pid={pid}," in listener
+
+
+def test_api_on_loopback_and_pip_install_through_root_pypi(host: Any) -> None:
+    api = json.loads(host.check_output("curl -sSf http://127.0.0.1:3141/+api"))
+    assert api["type"] == "apiconfig"
+    listeners = host.check_output("ss -Hltn 'sport = :3141'").splitlines()
+    assert {line.split()[3] for line in listeners} == {"127.0.0.1:3141"}
+    host.check_output("rm -rf ~/pip-check && python3 -m venv ~/pip-check")
+    result = host.run(
+        "~/pip-check/bin/pip install --no-cache-dir --disable-pip-version-check "
+        "--index-url http://127.0.0.1:3141/root/pypi/+simple/ six"
+    )
+    assert result.rc == 0, result.stderr
+
+
+def test_venv_built_with_pip_at_the_pins(host: Any) -> None:
+    installer = host.check_output(
+        f"cat {HOME}/devpi/venv/lib/python3*/site-packages/devpi_server-6.20.3.dist-info/INSTALLER"
+    )
+    assert installer.strip() == "pip"
+
+
+def test_logs_land_in_library_logs(host: Any) -> None:
+    logs = host.check_output(
+        f"cat {HOME}/Library/Logs/mcquack.devpi.err.log {HOME}/Library/Logs/mcquack.devpi.out.log"
+    )
+    assert "Serving on http://127.0.0.1:3141" in logs
+
+
+def test_root_and_eblume_log_in_with_the_1password_values(host: Any) -> None:
+    for user, password in (("root", ROOT_PASSWORD), ("eblume", EBLUME_PASSWORD)):
+        body = json.dumps({"user": user, "password": password})
+        status = host.check_output(
+            f"curl -s -o /dev/null -w '%{{http_code}}' -X POST -d '{body}' http://127.0.0.1:3141/+login"
+        )
+        assert status == "200", user
+
+
+def test_eblume_dev_resolves_through_to_pypi(host: Any) -> None:
+    index = json.loads(
+        host.check_output(
+            "curl -sSf -H 'Accept: application/json' http://127.0.0.1:3141/eblume/dev"
+        )
+    )
+    assert index["result"]["bases"] == ["root/pypi"]
+    host.check_output("rm -rf ~/pip-dev && python3 -m venv ~/pip-dev")
+    result = host.run(
+        "~/pip-dev/bin/pip install --no-cache-dir --disable-pip-version-check "
+        "--index-url http://127.0.0.1:3141/eblume/dev/+simple/ six"
+    )
+    assert result.rc == 0, result.stderr
+
+
+def test_passwords_not_in_the_vvv_log_or_on_the_host(host: Any) -> None:
+    log = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ansible-vvv.log"
+    text = log.read_text()
+    # The log really is the -vvv output of the converge that fetched the password.
+    assert "ESTABLISH SSH CONNECTION" in text
+    assert "Fetch devpi's passwords from 1Password" in text
+    assert "devpi-init" in text
+    for secret in (ROOT_PASSWORD, EBLUME_PASSWORD):
+        assert secret not in text
+        found = host.run(
+            f"grep -rlF -- '{secret}' {HOME}/devpi/devpi-server.yml {HOME}/Library /tmp"
+        )
+        assert found.stdout.strip() == ""
+
+
+def test_keepalive_brings_a_killed_devpi_back(host: Any) -> None:
+    before = launchctl_print(host)
+    host.check_output(f"kill -9 {before['pid']}")
+    deadline = time.monotonic() + 60
+    after = before
+    while time.monotonic() < deadline:
+        after = launchctl_print(host)
+        if after.get("state") == "running" and after.get("pid") not in (None, before["pid"]):
+            break
+        time.sleep(1)
+    assert after["pid"] != before["pid"], "launchd did not restart devpi"
+    assert int(after["runs"]) == int(before["runs"]) + 1
+    wait_for_api(host)
