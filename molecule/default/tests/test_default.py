@@ -64,6 +64,15 @@ def test_venv_holds_exactly_the_pins_built_with_uv(host: Any) -> None:
     assert installer.strip() == "uv"
 
 
+def test_service_runs_the_pinned_venv_through_the_stable_symlink(host: Any) -> None:
+    venv = host.file(f"{BASE}/venv")
+    assert venv.is_symlink
+    assert venv.linked_to == f"{BASE}/venvs/devpi-server-6.20.3-web-5.1.1"
+    assert host.file(f"{BASE}/venvs/devpi-server-6.20.3-web-5.1.1/.mcquack-devpi-complete").exists
+    unit = host.file("/etc/systemd/system/devpi.service").content_string
+    assert f"ExecStart={BASE}/venv/bin/devpi-server -c {BASE}/devpi-server.yml" in unit
+
+
 def test_server_dir_and_secret_permissions(host: Any) -> None:
     server_dir = host.file(f"{BASE}/server-dir")
     assert server_dir.is_directory
