@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 ROOT_PASSWORD = "molecule-Root-Pw-1"
@@ -62,6 +65,15 @@ def test_venv_holds_exactly_the_pins_built_with_uv(host: Any) -> None:
         f"cat {BASE}/venv/lib/python3*/site-packages/devpi_server-6.20.3.dist-info/INSTALLER"
     )
     assert installer.strip() == "uv"
+
+
+def test_service_runs_the_pinned_venv_through_the_stable_symlink(host: Any) -> None:
+    venv = host.file(f"{BASE}/venv")
+    assert venv.is_symlink
+    assert venv.linked_to == f"{BASE}/venvs/devpi-server-6.20.3-web-5.1.1"
+    assert host.file(f"{BASE}/venvs/devpi-server-6.20.3-web-5.1.1/.mcquack-devpi-complete").exists
+    unit = host.file("/etc/systemd/system/devpi.service").content_string
+    assert f"ExecStart={BASE}/venv/bin/devpi-server -c {BASE}/devpi-server.yml" in unit
 
 
 def test_server_dir_and_secret_permissions(host: Any) -> None:
@@ -137,3 +149,30 @@ def test_pip_install_through_eblume_dev_resolves_via_its_base(host: Any) -> None
         )
         assert result.rc == 0, f"{index}: {result.stderr}"
         assert "Successfully installed six" in result.stdout
+
+
+def test_a_no_op_converge_skips_every_step_after_one_probe(host: Any) -> None:
+    """The fast path: the probe finds everything in place, so no converge step reaches the host."""
+    env = {**os.environ, "ANSIBLE_FORCE_COLOR": "false", "ANSIBLE_NOCOLOR": "true"}
+    playbook = Path(__file__).resolve().parents[1] / "converge.yml"
+    result = subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(playbook)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    status = dict(
+        re.findall(r"TASK \[mcquack\.devpi\.devpi : ([^\]]+)\][^\n]*\n(\w+)", result.stdout)
+    )
+    assert status["Read what is in place"] == "ok"
+    for step in (
+        "Create the base directory",
+        "Write devpi-server.yml",
+        "Write the systemd unit",
+        "Enable and start devpi",
+    ):
+        assert status[step] == "skipping", step
+    assert re.search(r"devpi-default\s+: ok=\d+\s+changed=0 ", result.stdout)

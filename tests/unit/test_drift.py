@@ -1,0 +1,53 @@
+"""The mcquack.devpi.drift filter."""
+
+from __future__ import annotations
+
+from ansible_collections.mcquack.devpi.plugins.filter.drift import FilterModule, drift
+
+PROBED = {
+    "/srv/app": {"exists": True, "type": "directory", "mode": "0750", "owner": "app"},
+    "/srv/app/venv": {
+        "exists": True,
+        "type": "link",
+        "mode": "0777",
+        "owner": "app",
+        "link_target": "/srv/app/venvs/1",
+    },
+    "/srv/app/app.yml": {
+        "exists": True,
+        "type": "file",
+        "mode": "0644",
+        "owner": "root",
+        "sha1": "abc",
+    },
+    "/srv/app/gone": {"exists": False},
+}
+
+
+def test_nothing_differs_when_every_expected_attribute_matches() -> None:
+    expected = {
+        "/srv/app": {"type": "directory", "mode": "0750", "owner": "app"},
+        "/srv/app/venv": {"type": "link", "link_target": "/srv/app/venvs/1"},
+        "/srv/app/app.yml": {},
+    }
+    assert drift(expected, PROBED) == []
+
+
+def test_each_difference_is_one_readable_line() -> None:
+    expected = {
+        "/srv/app/app.yml": {"mode": "0640", "owner": "app", "sha1": "abc"},
+        "/srv/app/venv": {"link_target": "/srv/app/venvs/2"},
+        "/srv/app/gone": {"type": "file"},
+        "/srv/app/never-probed": {},
+    }
+    assert drift(expected, PROBED) == [
+        "/srv/app/app.yml: mode is 0644, expected 0640",
+        "/srv/app/app.yml: owner is root, expected app",
+        "/srv/app/venv: link_target is /srv/app/venvs/1, expected /srv/app/venvs/2",
+        "/srv/app/gone: missing",
+        "/srv/app/never-probed: missing",
+    ]
+
+
+def test_is_registered_as_a_filter() -> None:
+    assert FilterModule().filters()["drift"] is drift
