@@ -18,6 +18,7 @@ description:
   - Python standard library only; runs wherever devpi-server's URL is reachable.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - mcquack.devpi.server
 attributes:
   check_mode:
     support: full
@@ -85,28 +86,6 @@ options:
         index.
     type: bool
     default: false
-  url:
-    description:
-      - The devpi-server's root URL, including any path prefix it is served under.
-    type: str
-    default: http://127.0.0.1:3141
-  login_user:
-    description: The devpi user to log in as to make changes (C(root) or the index's owner).
-    type: str
-    default: root
-  login_password:
-    description:
-      - The password of O(login_user). Without it requests are anonymous, which is enough to
-        read but not to change anything.
-    type: str
-  validate_certs:
-    description: Verify the server's TLS certificate when O(url) is C(https://).
-    type: bool
-    default: true
-  timeout:
-    description: Seconds to wait for each answer of the server.
-    type: int
-    default: 30
 notes:
   - The order of O(bases) matters to devpi and is compared as given; O(acl_upload) and
     O(mirror_whitelist) are compared as sets.

@@ -18,6 +18,7 @@ description:
   - Python standard library only; runs wherever devpi-server's URL is reachable.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - mcquack.devpi.server
 attributes:
   check_mode:
     support: full
@@ -51,28 +52,6 @@ options:
         is non-volatile (it is made volatile first) or is used as a base by another index.
     type: bool
     default: false
-  url:
-    description:
-      - The devpi-server's root URL, including any path prefix it is served under.
-    type: str
-    default: http://127.0.0.1:3141
-  login_user:
-    description: The devpi user to log in as to make changes.
-    type: str
-    default: root
-  login_password:
-    description:
-      - The password of O(login_user). Without it requests are anonymous, which is enough to
-        read but not to change anything.
-    type: str
-  validate_certs:
-    description: Verify the server's TLS certificate when O(url) is C(https://).
-    type: bool
-    default: true
-  timeout:
-    description: Seconds to wait for each answer of the server.
-    type: int
-    default: 30
 notes:
   - The server's answers are compared with what the task asks for, so a run with nothing to do
     changes nothing and reports C(ok).
