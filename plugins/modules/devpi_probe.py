@@ -4,15 +4,19 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: devpi_probe
-short_description: Read the state of files, symlinks and a service in one call
+short_description: Read the state of files, symlinks, a service and devpi-server in one call
 version_added: 0.1.0
 author: mcquack.devpi developers
 description:
   - Reports, for each given path, whether it exists, its type, mode, owner, the SHA-1 of a
     regular file's content and the target of a symlink (without following it); and whether a
     systemd unit is active and enabled, or a launchd job is loaded.
+  - Given O(url), also whether devpi-server answers C(GET /+api) there and, given
+    O(login_password), whether O(login_user) logs in with it (C(POST /+login)).
   - The devpi role runs it once at the start of a converge and skips every step whose result is
-    already in place, so a no-op run costs one remote call instead of one per step.
+    already in place, so a no-op run costs one remote call instead of one per step: when nothing
+    had to change, the probe's answer from devpi-server stands in for the health and root login
+    checks.
   - Never changes anything. Python standard library only.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -35,6 +39,24 @@ options:
   launchd_target:
     description: A launchd service target (C(gui/<uid>/<label>)) whose loaded state to report.
     type: str
+  url:
+    description:
+      - The devpi-server's root URL. When given, the probe asks it C(GET /+api) and reports
+        RV(server). Nothing is asked when it is left out.
+    type: str
+  login_user:
+    description: The devpi user whose login to check with O(login_password).
+    type: str
+    default: root
+  login_password:
+    description:
+      - A password to check for O(login_user) with C(POST /+login), once devpi-server has
+        answered C(/+api). The login token it returns is thrown away.
+    type: str
+  timeout:
+    description: Seconds to wait for each answer of devpi-server.
+    type: int
+    default: 5
 """
 
 EXAMPLES = r"""
@@ -44,6 +66,8 @@ EXAMPLES = r"""
       - /var/lib/devpi/venv
       - /var/lib/devpi/devpi-server.yml
     systemd_unit: devpi
+    url: http://127.0.0.1:3141
+    login_password: "{{ devpi_root_password }}"
   register: state
 """
 
@@ -59,6 +83,15 @@ service:
   description: C(active) and C(enabled) for O(systemd_unit), or C(loaded) for O(launchd_target).
   type: dict
   returned: when O(systemd_unit) or O(launchd_target) is given
+server:
+  description:
+    - C(answers) is true when C(GET /+api) answered HTTP 200 with JSON; otherwise C(error) says why.
+    - C(login) is true when O(login_user) logged in with O(login_password), false when devpi-server
+      refused it (HTTP 401). It is missing when no password was given or devpi did not answer;
+      C(login_error) then says why, if the login request itself failed.
+  type: dict
+  returned: when O(url) is given
+  sample: {"answers": true, "login": true}
 """
 
 import hashlib  # noqa: E402
@@ -69,6 +102,10 @@ import subprocess  # noqa: E402
 from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped,unused-ignore]  # noqa: E402
+from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_api import (  # noqa: E402
+    DevpiClient,
+    DevpiError,
+)
 
 
 def probe_path(path: str) -> dict[str, Any]:
@@ -124,12 +161,34 @@ def probe_service(systemd_unit: str | None, launchd_target: str | None) -> dict[
     return None
 
 
+def probe_server(
+    url: str, login_user: str, login_password: str | None, timeout: int
+) -> dict[str, Any]:
+    """Whether devpi-server answers /+api at url and, given a password, whether it logs in."""
+    client = DevpiClient(url, timeout=timeout)
+    try:
+        client.request("GET", ("+api",))
+    except DevpiError as e:
+        return {"answers": False, "error": str(e)}
+    result: dict[str, Any] = {"answers": True}
+    if login_password is not None:
+        try:
+            result["login"] = client.password_works(login_user, login_password)
+        except DevpiError as e:
+            result["login_error"] = str(e)
+    return result
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "paths": {"type": "list", "elements": "str", "default": []},
             "systemd_unit": {"type": "str"},
             "launchd_target": {"type": "str"},
+            "url": {"type": "str"},
+            "login_user": {"type": "str", "default": "root"},
+            "login_password": {"type": "str", "no_log": True},
+            "timeout": {"type": "int", "default": 5},
         },
         mutually_exclusive=[["systemd_unit", "launchd_target"]],
         supports_check_mode=True,
@@ -141,6 +200,16 @@ def main() -> None:
     service = probe_service(module.params["systemd_unit"], module.params["launchd_target"])
     if service is not None:
         result["service"] = service
+    if module.params["url"] is not None:
+        try:
+            result["server"] = probe_server(
+                module.params["url"],
+                module.params["login_user"],
+                module.params["login_password"],
+                module.params["timeout"],
+            )
+        except DevpiError as e:  # a url that is not http(s)://
+            module.fail_json(msg=str(e))
     module.exit_json(**result)
 
 

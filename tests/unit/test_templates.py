@@ -3,38 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import plistlib
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from playbook import run_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def render(tmp_path: Path, **extra: Any) -> Path:
     """Render the three templates into tmp_path with the given role variables."""
-    extra_vars = {"render_dir": str(tmp_path), **extra}
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
-    result = subprocess.run(
-        [
-            "ansible-playbook",
-            "-i",
-            "localhost,",
-            str(ROOT / "tests/unit/render_templates.yml"),
-            "-e",
-            json.dumps(extra_vars),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_playbook("render_templates.yml", {"render_dir": str(tmp_path), **extra})
     assert result.returncode == 0, result.stdout + result.stderr
     return tmp_path
 

@@ -1,14 +1,24 @@
-"""mcquack.devpi.devpi_probe: paths and service state, read without changing anything."""
+"""mcquack.devpi.devpi_probe: paths, service state and devpi-server's answers, read without
+changing anything (the server part against a real devpi-server)."""
 
 from __future__ import annotations
 
 import hashlib
+import http.server
 import os
 import pwd
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
-from ansible_collections.mcquack.devpi.plugins.modules.devpi_probe import probe_path, probe_service
+from ansible_collections.mcquack.devpi.plugins.modules.devpi_probe import (
+    probe_path,
+    probe_server,
+    probe_service,
+)
+from devpi_testserver import DevpiServer, RunModule, free_port
 
 ROOT = Path(__file__).resolve().parents[4]
 
@@ -77,3 +87,88 @@ def test_a_missing_service_tool_means_not_running(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     assert probe_service("devpi", None) == {"active": False, "enabled": False}
+
+
+def test_devpi_answers_and_the_root_password_logs_in(devpi: DevpiServer) -> None:
+    assert probe_server(devpi.url, "root", devpi.root_password, 5) == {
+        "answers": True,
+        "login": True,
+    }
+    assert probe_server(devpi.url, "root", "not-the-root-password", 5) == {
+        "answers": True,
+        "login": False,
+    }
+    assert probe_server(devpi.url, "root", None, 5) == {"answers": True}
+
+
+def test_nothing_listening_means_no_answer_and_no_login() -> None:
+    probed = probe_server(f"http://127.0.0.1:{free_port()}", "root", "secret", 5)
+    assert probed["answers"] is False
+    assert "cannot reach devpi-server" in probed["error"]
+    assert "login" not in probed
+
+
+class _NotDevpi(http.server.BaseHTTPRequestHandler):
+    """Some other web server on the port: HTML for every GET, and it notes every POST."""
+
+    posts: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        body = b"<html>not devpi</html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        _NotDevpi.posts.append(self.rfile.read(length).decode())
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def not_devpi() -> Iterator[str]:
+    server = http.server.HTTPServer(("127.0.0.1", 0), _NotDevpi)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_password_is_not_sent_to_a_server_that_is_not_devpi(not_devpi: str) -> None:
+    _NotDevpi.posts.clear()
+    probed = probe_server(not_devpi, "root", "secret", 5)
+    assert probed["answers"] is False
+    assert "not JSON" in probed["error"]
+    assert _NotDevpi.posts == []
+
+
+def test_the_module_reports_the_server_and_keeps_the_password_out(
+    devpi: DevpiServer, run_module: RunModule, tmp_path: Path
+) -> None:
+    args = {
+        "paths": [str(tmp_path)],
+        "url": devpi.url,
+        "login_password": devpi.root_password,
+    }
+    run = run_module("devpi_probe", args)
+    assert not run.failed and not run.changed, run.result
+    assert run.result["server"] == {"answers": True, "login": True}
+    assert run.result["paths"][str(tmp_path)]["type"] == "directory"
+    assert devpi.root_password not in run.stdout + run.stderr
+    assert "service" not in run.result
+
+    without_url = run_module("devpi_probe", {"paths": []})
+    assert "server" not in without_url.result
+
+    bad = run_module("devpi_probe", {"url": "ftp://127.0.0.1/"})
+    assert bad.failed
+    assert "url must be an http:// or https:// URL" in bad.msg

@@ -1,0 +1,55 @@
+"""The role's input checks (tasks/assert.yml): what argument_specs cannot say, refused with a
+message that names the variable, every failing check at once, before anything is changed."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import pytest
+from playbook import run_playbook
+
+
+def check(**role_vars: Any) -> subprocess.CompletedProcess[str]:
+    return run_playbook("validate_inputs.yml", role_vars)
+
+
+def test_the_role_defaults_pass() -> None:
+    result = check()
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_failing_check_is_named_in_one_run() -> None:
+    result = check(devpi_server_version="6.x", devpi_listen_port=70000, devpi_keep_venvs=1)
+    assert result.returncode != 0
+    output = " ".join(result.stdout.split())
+    assert "devpi_server_version must be an exact version such as 6.20.3, got '6.x'" in output
+    assert "devpi_listen_port must be between 1 and 65535, got 70000" in output
+    assert "devpi_keep_venvs must be at least 2" in output
+
+
+@pytest.mark.parametrize(
+    ("role_vars", "message"),
+    [
+        ({"devpi_web_version": "latest"}, "devpi_web_version must be an exact version"),
+        ({"devpi_health_timeout": 0}, "devpi_health_timeout must be at least 1 second"),
+        ({"devpi_open_files_limit": 64}, "devpi_open_files_limit must be at least 256"),
+        ({"devpi_server_dir": "srv/devpi"}, "These must be absolute paths: devpi_server_dir"),
+        ({"devpi_launchd_label": "-devpi"}, "devpi_launchd_label must be a reverse-DNS name"),
+        ({"devpi_outside_url": "devpi.example.org"}, "devpi_outside_url must be empty or start"),
+        (
+            {"devpi_server_options": {"port": 4000}},
+            "devpi_server_options must not set port: use devpi_listen_host",
+        ),
+        ({"devpi_users": [{"email": "x@example.org"}]}, "Every entry of devpi_users needs a name"),
+        (
+            {"devpi_indexes": [{"name": "eblume/dev"}]},
+            "devpi_root_password is needed to declare devpi_users and devpi_indexes",
+        ),
+        ({"devpi_environment": {"BAD-NAME": "1"}}, "devpi_environment names must be shell-style"),
+    ],
+)
+def test_a_bad_value_is_refused_by_name(role_vars: dict[str, Any], message: str) -> None:
+    result = check(**role_vars)
+    assert result.returncode != 0
+    assert message in " ".join(result.stdout.split()), result.stdout
