@@ -14,7 +14,7 @@ description:
   - Given O(url), also whether devpi-server answers C(GET /+api) there and, given
     O(login_password), whether O(login_user) logs in with it (C(POST /+login)).
   - The devpi role runs it once at the start of a converge and skips every step whose result is
-    already in place, so a no-op run costs one remote call instead of one per step: when nothing
+    already in place, so a no-op run costs one remote call instead of one per step. When nothing
     had to change, the probe's answer from devpi-server stands in for the health and root login
     checks.
   - Never changes anything. Python standard library only.
@@ -57,6 +57,12 @@ options:
     description: Seconds to wait for each answer of devpi-server.
     type: int
     default: 5
+  wait:
+    description:
+      - Seconds to keep asking C(GET /+api), every 0.1 s, until devpi-server answers, as after a
+        (re)start. C(0) asks once. The login check, if asked for, follows the first answer.
+    type: int
+    default: 0
 """
 
 EXAMPLES = r"""
@@ -69,6 +75,13 @@ EXAMPLES = r"""
     url: http://127.0.0.1:3141
     login_password: "{{ devpi_root_password }}"
   register: state
+
+- name: Wait up to 90 s for devpi to answer after a restart
+  mcquack.devpi.devpi_probe:
+    url: http://127.0.0.1:3141
+    wait: 90
+  register: health
+  failed_when: not health.server.answers
 """
 
 RETURN = r"""
@@ -85,13 +98,14 @@ service:
   returned: when O(systemd_unit) or O(launchd_target) is given
 server:
   description:
-    - C(answers) is true when C(GET /+api) answered HTTP 200 with JSON; otherwise C(error) says why.
+    - C(answers) is true when C(GET /+api) answered HTTP 200 with JSON; otherwise C(error) says why
+      (for the last attempt). C(seconds) is how long the probe asked.
     - C(login) is true when O(login_user) logged in with O(login_password), false when devpi-server
       refused it (HTTP 401). It is missing when no password was given or devpi did not answer;
       C(login_error) then says why, if the login request itself failed.
   type: dict
   returned: when O(url) is given
-  sample: {"answers": true, "login": true}
+  sample: {"answers": true, "seconds": 0.01, "login": true}
 """
 
 import hashlib  # noqa: E402
@@ -99,6 +113,7 @@ import os  # noqa: E402
 import pwd  # noqa: E402
 import stat  # noqa: E402
 import subprocess  # noqa: E402
+import time  # noqa: E402
 from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped,unused-ignore]  # noqa: E402
@@ -162,21 +177,31 @@ def probe_service(systemd_unit: str | None, launchd_target: str | None) -> dict[
 
 
 def probe_server(
-    url: str, login_user: str, login_password: str | None, timeout: int
+    url: str, login_user: str, login_password: str | None, timeout: int, wait: float = 0
 ) -> dict[str, Any]:
-    """Whether devpi-server answers /+api at url and, given a password, whether it logs in."""
+    """Whether devpi-server answers /+api at url (asking every 0.1 s for up to wait seconds)
+    and, given a password, whether it logs in."""
     client = DevpiClient(url, timeout=timeout)
-    try:
-        client.request("GET", ("+api",))
-    except DevpiError as e:
-        return {"answers": False, "error": str(e)}
-    result: dict[str, Any] = {"answers": True}
+    started = time.monotonic()
+    while True:
+        try:
+            client.request("GET", ("+api",))
+            break
+        except DevpiError as e:
+            if time.monotonic() - started + 0.1 > wait:
+                return {"answers": False, "seconds": _since(started), "error": str(e)}
+            time.sleep(0.1)
+    result: dict[str, Any] = {"answers": True, "seconds": _since(started)}
     if login_password is not None:
         try:
             result["login"] = client.password_works(login_user, login_password)
         except DevpiError as e:
             result["login_error"] = str(e)
     return result
+
+
+def _since(started: float) -> float:
+    return round(time.monotonic() - started, 2)
 
 
 def main() -> None:
@@ -189,6 +214,7 @@ def main() -> None:
             "login_user": {"type": "str", "default": "root"},
             "login_password": {"type": "str", "no_log": True},
             "timeout": {"type": "int", "default": 5},
+            "wait": {"type": "int", "default": 0},
         },
         mutually_exclusive=[["systemd_unit", "launchd_target"]],
         supports_check_mode=True,
@@ -207,6 +233,7 @@ def main() -> None:
                 module.params["login_user"],
                 module.params["login_password"],
                 module.params["timeout"],
+                module.params["wait"],
             )
         except DevpiError as e:  # a url that is not http(s)://
             module.fail_json(msg=str(e))

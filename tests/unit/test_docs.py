@@ -1,11 +1,15 @@
-"""The documentation matches the code: every role input is specified, defaulted and in both READMEs."""
+"""The documentation matches the code: every role input is specified, defaulted and in both
+READMEs; every module's documentation parses and lists exactly its options."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,3 +48,49 @@ def test_readme_variable_tables_are_current() -> None:
         assert tool.embed(text, generated) == text, (
             f"{readme.relative_to(ROOT)} is out of date: run tools/variables_table.py --write"
         )
+
+
+MODULES = sorted((ROOT / "plugins/modules").glob("*.py"))
+
+
+class _Captured(Exception):
+    pass
+
+
+def _argument_spec(module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The argument_spec a module's main() hands to AnsibleModule, captured before it runs."""
+    captured: dict[str, Any] = {}
+
+    def fake(**kwargs: Any) -> None:
+        captured.update(kwargs["argument_spec"])
+        raise _Captured
+
+    monkeypatch.setattr(module, "AnsibleModule", fake)
+    with pytest.raises(_Captured):
+        module.main()
+    return captured
+
+
+@pytest.mark.parametrize("path", MODULES, ids=[p.stem for p in MODULES])
+def test_module_docs_parse_and_match_the_argument_spec(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = importlib.import_module(
+        f"ansible_collections.mcquack.devpi.plugins.modules.{path.stem}"
+    )
+    documentation = yaml.safe_load(module.DOCUMENTATION)
+    assert isinstance(yaml.safe_load(module.EXAMPLES), list)
+    assert isinstance(yaml.safe_load(module.RETURN), dict)
+    options = dict(documentation.get("options") or {})
+    for fragment in documentation.get("extends_documentation_fragment", []):
+        if fragment.startswith("mcquack.devpi."):
+            fragments = importlib.import_module(
+                f"ansible_collections.mcquack.devpi.plugins.doc_fragments.{fragment.split('.')[-1]}"
+            )
+            options.update(yaml.safe_load(fragments.ModuleDocFragment.DOCUMENTATION)["options"])
+    spec = _argument_spec(module, monkeypatch)
+    assert set(options) == set(spec), "documented options differ from the argument_spec"
+    for name, doc in options.items():
+        assert doc.get("description"), f"{name} has no description"
+        assert doc.get("type", "str") == spec[name].get("type", "str"), f"{name}: type differs"
+        assert doc.get("default") == spec[name].get("default"), f"{name}: default differs"

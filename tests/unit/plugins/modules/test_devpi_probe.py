@@ -8,9 +8,10 @@ import http.server
 import os
 import pwd
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from ansible_collections.mcquack.devpi.plugins.modules.devpi_probe import (
@@ -89,21 +90,42 @@ def test_a_missing_service_tool_means_not_running(
     assert probe_service("devpi", None) == {"active": False, "enabled": False}
 
 
+def without_seconds(probed: dict[str, Any]) -> dict[str, Any]:
+    assert isinstance(probed.pop("seconds"), float)
+    return probed
+
+
 def test_devpi_answers_and_the_root_password_logs_in(devpi: DevpiServer) -> None:
-    assert probe_server(devpi.url, "root", devpi.root_password, 5) == {
+    assert without_seconds(probe_server(devpi.url, "root", devpi.root_password, 5)) == {
         "answers": True,
         "login": True,
     }
-    assert probe_server(devpi.url, "root", "not-the-root-password", 5) == {
+    assert without_seconds(probe_server(devpi.url, "root", "not-the-root-password", 5)) == {
         "answers": True,
         "login": False,
     }
-    assert probe_server(devpi.url, "root", None, 5) == {"answers": True}
+    assert without_seconds(probe_server(devpi.url, "root", None, 5)) == {"answers": True}
+
+
+def test_waiting_stops_at_the_first_answer(devpi: DevpiServer) -> None:
+    probed = probe_server(devpi.url, "root", None, 5, wait=30)
+    assert probed["answers"] is True
+    assert probed["seconds"] < 5
+
+
+def test_waiting_keeps_asking_for_the_whole_wait() -> None:
+    started = time.monotonic()
+    probed = probe_server(f"http://127.0.0.1:{free_port()}", "root", "secret", 5, wait=2)
+    took = time.monotonic() - started
+    assert probed["answers"] is False
+    assert 1.8 <= probed["seconds"] <= took < 4
+    assert "login" not in probed
 
 
 def test_nothing_listening_means_no_answer_and_no_login() -> None:
     probed = probe_server(f"http://127.0.0.1:{free_port()}", "root", "secret", 5)
     assert probed["answers"] is False
+    assert probed["seconds"] < 1
     assert "cannot reach devpi-server" in probed["error"]
     assert "login" not in probed
 
@@ -161,7 +183,7 @@ def test_the_module_reports_the_server_and_keeps_the_password_out(
     }
     run = run_module("devpi_probe", args)
     assert not run.failed and not run.changed, run.result
-    assert run.result["server"] == {"answers": True, "login": True}
+    assert without_seconds(run.result["server"]) == {"answers": True, "login": True}
     assert run.result["paths"][str(tmp_path)]["type"] == "directory"
     assert devpi.root_password not in run.stdout + run.stderr
     assert "service" not in run.result
