@@ -82,6 +82,111 @@ def normalize_acl(names: list[str]) -> list[str]:
     return [n.upper() if n.upper() in (":ANONYMOUS:", ":AUTHENTICATED:") else n for n in names]
 
 
+# The index options the modules manage, with their types as devpi-server 6.x stores them
+# (model.py and mirror.py: normalize_indexconfig_value). "both" options apply to every index.
+INDEX_OPTION_TYPES: dict[str, str] = {
+    "type": "str",
+    "title": "str",
+    "description": "str",
+    "volatile": "bool",
+    "bases": "list",
+    "acl_upload": "list",
+    "mirror_whitelist": "list",
+    "mirror_url": "str",
+    "mirror_web_url_fmt": "str",
+    "mirror_cache_expiry": "int",
+    "mirror_no_project_list": "bool",
+    "mirror_use_external_urls": "bool",
+    "mirror_ignore_serial_header": "bool",
+}
+STAGE_ONLY_OPTIONS = ("bases", "acl_upload", "mirror_whitelist")
+MIRROR_ONLY_OPTIONS = (
+    "mirror_url",
+    "mirror_web_url_fmt",
+    "mirror_cache_expiry",
+    "mirror_no_project_list",
+    "mirror_use_external_urls",
+    "mirror_ignore_serial_header",
+)
+# What devpi-server assumes for a boolean mirror option the index config does not hold.
+_OPTION_ABSENT_MEANS: dict[str, Any] = {
+    "mirror_no_project_list": False,
+    "mirror_use_external_urls": False,
+    "mirror_ignore_serial_header": False,
+}
+_TRUE = ("1", "true", "yes", "on", "y", "t")
+_FALSE = ("0", "false", "no", "off", "n", "f")
+
+
+def _coerce(field: str, value: Any) -> Any:
+    kind = INDEX_OPTION_TYPES[field]
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise DevpiError(f"index option {field} must be a boolean, got {value!r}")
+    if kind == "int":
+        if isinstance(value, bool):
+            raise DevpiError(f"index option {field} must be an integer, got {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise DevpiError(f"index option {field} must be an integer, got {value!r}") from None
+    if kind == "list":
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise DevpiError(f"index option {field} must be a list, got {value!r}")
+        return [str(item) for item in value]
+    return str(value)
+
+
+def desired_index_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The given index options (None means not given), typed and normalised the way
+    devpi-server stores them; unknown names and invalid bases are refused."""
+    desired: dict[str, Any] = {}
+    for field, value in options.items():
+        if value is None:
+            continue
+        if field not in INDEX_OPTION_TYPES:
+            raise DevpiError(
+                f"unknown index option {field!r}; known: {', '.join(sorted(INDEX_OPTION_TYPES))}"
+            )
+        value = _coerce(field, value)
+        if field == "bases":
+            for base in value:
+                split_index_name(base, "base")
+        elif field == "acl_upload":
+            value = normalize_acl(value)
+        elif field == "mirror_whitelist":
+            value = [normalize_project_name(name) for name in value]
+        desired[field] = value
+    return desired
+
+
+def comparable(field: str, value: Any) -> Any:
+    """A value as compared: bases in order, the ACL and whitelist as sets, an absent boolean
+    mirror option as devpi-server reads it."""
+    if field in ("acl_upload", "mirror_whitelist"):
+        return sorted(set(value or []))
+    if field == "bases":
+        return list(value or [])
+    if value is None and field in _OPTION_ABSENT_MEANS:
+        return _OPTION_ABSENT_MEANS[field]
+    return value
+
+
+def index_changes(current: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
+    """Those of the desired (normalised) options whose value differs from the current config."""
+    return {
+        field: value
+        for field, value in desired.items()
+        if comparable(field, current.get(field)) != comparable(field, value)
+    }
+
+
 class DevpiClient:
     """A small JSON client for one devpi-server."""
 

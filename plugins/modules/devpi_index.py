@@ -74,6 +74,44 @@ options:
       - The simple index a mirror caches, for example C(https://pypi.org/simple/).
       - Required to create a mirror; only for O(type=mirror).
     type: str
+  mirror_web_url_fmt:
+    description:
+      - The web page of a project on the mirrored site, with C({name}) for the project name, for
+        example C(https://pypi.org/project/{name}/). devpi-web links to it.
+      - Only for O(type=mirror).
+    type: str
+  mirror_cache_expiry:
+    description:
+      - Seconds devpi-server serves a mirrored project's cached page before it asks the
+        upstream again. devpi-server's C(--mirror-cache-expiry) (1800) applies when unset.
+      - Only for O(type=mirror).
+    type: int
+  mirror_no_project_list:
+    description:
+      - Do not fetch the upstream's list of all projects. devpi then learns project names one
+        request at a time; a lookup never waits for, or is answered "not found" from, a list
+        that is still loading, and devpi-web indexes only the projects that were asked for.
+        devpi-server treats an unset value as C(false).
+      - Only for O(type=mirror).
+    type: bool
+  mirror_use_external_urls:
+    description:
+      - Let clients download release files straight from the upstream's URLs instead of
+        through (and into) devpi's cache. Unset means C(false).
+      - Only for O(type=mirror).
+    type: bool
+  mirror_ignore_serial_header:
+    description:
+      - Accept upstream answers without PyPI's C(X-PYPI-LAST-SERIAL) header, for upstreams
+        that are not PyPI. Unset means C(false).
+      - Only for O(type=mirror).
+    type: bool
+  title:
+    description: A short title devpi-web shows for the index.
+    type: str
+  description:
+    description: A longer description devpi-web shows for the index.
+    type: str
   state:
     description: Whether the index should exist.
     type: str
@@ -121,6 +159,15 @@ EXAMPLES = r"""
     mirror_url: https://pypi.example.org/simple/
     login_password: "{{ devpi_root_password }}"
 
+- name: The PyPI mirror without PyPI's list of every project, refreshed hourly
+  mcquack.devpi.devpi_index:
+    name: root/pypi
+    type: mirror
+    mirror_url: https://pypi.org/simple/
+    mirror_no_project_list: true
+    mirror_cache_expiry: 3600
+    login_password: "{{ devpi_root_password }}"
+
 - name: Delete a stage and everything uploaded to it
   mcquack.devpi.devpi_index:
     name: alice/scratch
@@ -157,50 +204,28 @@ from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped,unused-ignore]  # noqa: E402
 from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_api import (  # noqa: E402
+    INDEX_OPTION_TYPES,
+    MIRROR_ONLY_OPTIONS,
+    STAGE_ONLY_OPTIONS,
     DevpiClient,
     DevpiError,
     common_argument_spec,
     connect,
-    normalize_acl,
-    normalize_project_name,
+    desired_index_options,
+    index_changes,
     split_index_name,
 )
 
-FIELDS = ("type", "bases", "volatile", "acl_upload", "mirror_whitelist", "mirror_url")
-STAGE_ONLY = ("bases", "acl_upload", "mirror_whitelist")
-MIRROR_ONLY = ("mirror_url",)
+FIELDS = tuple(INDEX_OPTION_TYPES)
 
 
 def desired_fields(params: dict[str, Any]) -> dict[str, Any]:
     """The options the task gives, normalised the way devpi-server stores them."""
-    desired: dict[str, Any] = {}
-    for field in FIELDS:
-        value = params.get(field)
-        if value is None:
-            continue
-        if field == "bases":
-            for base in value:
-                split_index_name(base, "base")
-            value = list(value)
-        elif field == "acl_upload":
-            value = normalize_acl(list(value))
-        elif field == "mirror_whitelist":
-            value = [normalize_project_name(name) for name in value]
-        desired[field] = value
-    return desired
-
-
-def comparable(field: str, value: Any) -> Any:
-    """A value as compared: bases in order, the ACL and whitelist as sets."""
-    if field in ("acl_upload", "mirror_whitelist"):
-        return sorted(set(value or []))
-    if field == "bases":
-        return list(value or [])
-    return value
+    return desired_index_options({field: params.get(field) for field in FIELDS})
 
 
 def check_type_options(index_type: str, desired: dict[str, Any]) -> None:
-    wrong = STAGE_ONLY if index_type == "mirror" else MIRROR_ONLY
+    wrong = STAGE_ONLY_OPTIONS if index_type == "mirror" else MIRROR_ONLY_OPTIONS
     given = [field for field in wrong if field in desired]
     if given:
         raise DevpiError(f"{', '.join(given)} cannot be set on an index of type {index_type!r}")
@@ -253,12 +278,10 @@ def ensure_present(client: DevpiClient, params: dict[str, Any], check_mode: bool
     check_type_options(current_type, desired)
     before: dict[str, Any] = {"state": "present"}
     after: dict[str, Any] = {"state": "present"}
-    changes: dict[str, Any] = {}
     for field, value in desired.items():
         before[field] = current.get(field)
         after[field] = value
-        if comparable(field, current.get(field)) != comparable(field, value):
-            changes[field] = value
+    changes = index_changes(current, desired)
     if changes.get("bases"):
         check_bases(client, name, changes["bases"])
     result = dict(current)
@@ -329,6 +352,13 @@ def main() -> None:
         acl_upload={"type": "list", "elements": "str"},
         mirror_whitelist={"type": "list", "elements": "str"},
         mirror_url={"type": "str"},
+        mirror_web_url_fmt={"type": "str"},
+        mirror_cache_expiry={"type": "int"},
+        mirror_no_project_list={"type": "bool"},
+        mirror_use_external_urls={"type": "bool"},
+        mirror_ignore_serial_header={"type": "bool"},
+        title={"type": "str"},
+        description={"type": "str"},
         state={"type": "str", "choices": ["present", "absent"], "default": "present"},
         force={"type": "bool", "default": False},
     )

@@ -53,6 +53,15 @@ options:
       - A password to check for O(login_user) with C(POST /+login), once devpi-server has
         answered C(/+api). The login token it returns is thrown away.
     type: str
+  indexes:
+    description:
+      - Indexes (C(USER/INDEX)) to compare with the options given for each, as
+        M(mcquack.devpi.devpi_index) would, once devpi-server has answered C(/+api). Read
+        anonymously; nothing is changed.
+      - "Each value is a dict of M(mcquack.devpi.devpi_index)'s index options, for example
+        C({\"root/pypi\": {\"mirror_no_project_list\": true}})."
+    type: dict
+    default: {}
   timeout:
     description: Seconds to wait for each answer of devpi-server.
     type: int
@@ -103,9 +112,13 @@ server:
     - C(login) is true when O(login_user) logged in with O(login_password), false when devpi-server
       refused it (HTTP 401). It is missing when no password was given or devpi did not answer;
       C(login_error) then says why, if the login request itself failed.
+    - C(indexes) holds, for each of O(indexes) once devpi answered, C(exists) and C(changes), the
+      given options whose value differs from the index's (all of them when it does not exist).
+      C(indexes_error) says why they could not be read.
   type: dict
   returned: when O(url) is given
-  sample: {"answers": true, "seconds": 0.01, "login": true}
+  sample: {"answers": true, "seconds": 0.01, "login": true,
+           "indexes": {"root/pypi": {"exists": true, "changes": {"mirror_no_project_list": true}}}}
 """
 
 import hashlib  # noqa: E402
@@ -120,6 +133,9 @@ from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-unty
 from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_api import (  # noqa: E402
     DevpiClient,
     DevpiError,
+    desired_index_options,
+    index_changes,
+    split_index_name,
 )
 
 
@@ -176,11 +192,32 @@ def probe_service(systemd_unit: str | None, launchd_target: str | None) -> dict[
     return None
 
 
+def probe_indexes(
+    client: DevpiClient, indexes: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """For each index, whether it exists and which of the given options differ from its own."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, options in indexes.items():
+        user, index = split_index_name(name)
+        desired = desired_index_options(options)
+        current = client.get_index(user, index)
+        if current is None:
+            found[name] = {"exists": False, "changes": desired}
+        else:
+            found[name] = {"exists": True, "changes": index_changes(current, desired)}
+    return found
+
+
 def probe_server(
-    url: str, login_user: str, login_password: str | None, timeout: int, wait: float = 0
+    url: str,
+    login_user: str,
+    login_password: str | None,
+    timeout: int,
+    wait: float = 0,
+    indexes: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Whether devpi-server answers /+api at url (asking every 0.1 s for up to wait seconds)
-    and, given a password, whether it logs in."""
+    """Whether devpi-server answers /+api at url (asking every 0.1 s for up to wait seconds),
+    given a password whether it logs in, and how the given indexes differ from their options."""
     client = DevpiClient(url, timeout=timeout)
     started = time.monotonic()
     while True:
@@ -197,6 +234,11 @@ def probe_server(
             result["login"] = client.password_works(login_user, login_password)
         except DevpiError as e:
             result["login_error"] = str(e)
+    if indexes:
+        try:
+            result["indexes"] = probe_indexes(client, indexes)
+        except DevpiError as e:
+            result["indexes_error"] = str(e)
     return result
 
 
@@ -213,6 +255,7 @@ def main() -> None:
             "url": {"type": "str"},
             "login_user": {"type": "str", "default": "root"},
             "login_password": {"type": "str", "no_log": True},
+            "indexes": {"type": "dict", "default": {}},
             "timeout": {"type": "int", "default": 5},
             "wait": {"type": "int", "default": 0},
         },
@@ -234,6 +277,7 @@ def main() -> None:
                 module.params["login_password"],
                 module.params["timeout"],
                 module.params["wait"],
+                module.params["indexes"],
             )
         except DevpiError as e:  # a url that is not http(s)://
             module.fail_json(msg=str(e))

@@ -19,6 +19,11 @@ def test_the_role_defaults_pass() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_mirror_options_a_user_would_set_pass() -> None:
+    result = check(devpi_root_pypi={"mirror_no_project_list": False, "mirror_cache_expiry": 3600})
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_every_failing_check_is_named_in_one_run() -> None:
     result = check(devpi_server_version="6.x", devpi_listen_port=70000, devpi_keep_venvs=1)
     assert result.returncode != 0
@@ -47,6 +52,18 @@ def test_every_failing_check_is_named_in_one_run() -> None:
             "devpi_root_password is needed to declare devpi_users and devpi_indexes",
         ),
         ({"devpi_environment": {"BAD-NAME": "1"}}, "devpi_environment names must be shell-style"),
+        (
+            {"devpi_indexes": [{"name": "root/pypi"}], "devpi_root_password": "pw"},
+            "root/pypi is managed through devpi_root_pypi",
+        ),
+        (
+            {"devpi_root_pypi": {"mirror_no_projects_list": True}},
+            "mirror_no_projects_list. Supported parameters include",
+        ),
+        (
+            {"devpi_root_pypi": {"mirror_cache_expiry": "an hour"}},
+            "mirror_cache_expiry",
+        ),
     ],
 )
 def test_a_bad_value_is_refused_by_name(role_vars: dict[str, Any], message: str) -> None:

@@ -187,3 +187,54 @@ def test_a_no_op_converge_skips_every_step_after_one_probe(host: Any) -> None:
         assert step not in status, step
     assert status["Declare devpi users"] == "ok"
     assert re.search(r"devpi-default\s+: ok=\d+\s+changed=0 ", result.stdout)
+
+
+def test_root_pypi_is_the_mirror_the_role_declares(devpi: Any) -> None:
+    pypi = devpi.get("/root/pypi?no_projects=")["result"]
+    # devpi-init's own settings for root/pypi, plus the role's default devpi_root_pypi.
+    assert pypi["type"] == "mirror"
+    assert pypi["mirror_url"] == "https://pypi.org/simple/"
+    assert pypi["mirror_web_url_fmt"] == "https://pypi.org/project/{name}/"
+    assert (pypi["volatile"], pypi["title"]) == (False, "PyPI")
+    assert pypi["mirror_no_project_list"] is True
+
+
+def test_devpi_web_search_finds_a_package_uploaded_to_eblume_dev(devpi: Any, wait_for: Any) -> None:
+    devpi.upload("eblume", "molecule-Eblume-Pw-2", "eblume/dev", "quackfinder", "1.0",
+                 summary="finds ducks")  # fmt: skip
+
+    def found(query: str) -> str:
+        return str(devpi.host.check_output(
+            f"curl -sSf -H 'Accept: text/html' '{devpi.api}/+search?query={query}'"
+        ))  # fmt: skip
+
+    # devpi-web indexes an upload in the background, within seconds.
+    wait_for(lambda: "/eblume/dev/quackfinder" in found("quackfinder"), 60)
+    assert "/eblume/dev/quackfinder" in found("ducks"), "the summary is searchable too"
+    assert "/eblume/dev/quackfinder" not in found("nosuchduckproject")
+    result = devpi.pip_install("eblume/dev", "quackfinder==1.0")
+    assert result.rc == 0, result.stderr
+
+
+def test_an_existing_root_pypi_gets_the_option_in_place_without_a_restart(
+    devpi: Any, converge: Any
+) -> None:
+    """A server-dir made by devpi-init (or an older role) has root/pypi without the option: a
+    converge sets it, reports one change, and devpi-server applies it without a restart."""
+    config = devpi.get("/root/pypi?no_projects=")["result"]
+    config.pop("projects", None)
+    devpi.root_request("PATCH", "/root/pypi", {**config, "mirror_no_project_list": False},
+                       ROOT_PASSWORD)  # fmt: skip
+    assert devpi.get("/root/pypi?no_projects=")["result"]["mirror_no_project_list"] is False
+    pid = devpi.main_pid()
+
+    run = converge()
+    assert run.returncode == 0, run.tail()
+    assert run.recap["changed"] == 1, run.tail()
+    assert devpi.get("/root/pypi?no_projects=")["result"]["mirror_no_project_list"] is True
+    assert devpi.main_pid() == pid, "devpi was restarted"
+    result = devpi.pip_install("root/pypi", "idna")
+    assert result.rc == 0, result.stderr
+
+    again = converge()
+    assert again.returncode == 0 and again.recap["changed"] == 0, again.tail()

@@ -142,10 +142,12 @@ def served_version(host: Any) -> str:
 
 
 def fingerprint(host: Any) -> str:
-    """Every file of the server-dir: path, size and content."""
+    """Every file of the server-dir (path, size and content) but devpi-web's search index,
+    .indices: devpi-web derives it from the data and adds to it at every start."""
     return str(
         host.check_output(
-            f"cd {SERVER_DIR} && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum"
+            f"cd {SERVER_DIR} && find . -type f -not -path './.indices/*' -print0 | sort -z "
+            "| xargs -0 sha256sum | sha256sum"
         )
     )
 

@@ -217,3 +217,66 @@ def test_mirror_index_is_created_and_stage_options_are_refused(
     refused = run_module("devpi_index", {**args, "bases": ["root/pypi"]})
     assert refused.failed
     assert refused.msg == "bases cannot be set on an index of type 'mirror'"
+
+
+# root/pypi as devpi-init creates it (devpi_server/main.py _pypi_ixconfig_default).
+DEVPI_INIT_PYPI = {
+    "type": "mirror",
+    "volatile": False,
+    "title": "PyPI",
+    "mirror_url": "https://pypi.org/simple/",
+    "mirror_web_url_fmt": "https://pypi.org/project/{name}/",
+}
+
+
+def test_mirror_options_change_in_place_with_check_mode_and_diff(
+    devpi: DevpiServer, run_module: RunModule
+) -> None:
+    devpi.root("PUT", "/root/pypi-like", DEVPI_INIT_PYPI)
+    args = login(
+        devpi,
+        name="root/pypi-like",
+        type="mirror",
+        mirror_no_project_list=True,
+        mirror_cache_expiry=3600,
+        title="PyPI",
+    )
+
+    checked = run_module("devpi_index", args, check=True, diff=True)
+    assert checked.changed, checked.result
+    assert checked.result["changes"] == {
+        "mirror_no_project_list": True,
+        "mirror_cache_expiry": 3600,
+    }
+    assert checked.result["diff"]["before"]["mirror_no_project_list"] is None
+    assert checked.result["diff"]["after"]["mirror_no_project_list"] is True
+    index = devpi.index("root/pypi-like")
+    assert index is not None and "mirror_no_project_list" not in index
+
+    changed = run_module("devpi_index", args, diff=True)
+    assert changed.changed, changed.result
+    index = devpi.index("root/pypi-like")
+    assert index is not None
+    assert (index["mirror_no_project_list"], index["mirror_cache_expiry"]) == (True, 3600)
+    # The PATCH kept what the task does not name.
+    assert (index["mirror_url"], index["volatile"]) == ("https://pypi.org/simple/", False)
+
+    assert not run_module("devpi_index", args).changed
+    # Unset means false to devpi-server: asking for false on an index without it is no change.
+    devpi.root("PUT", "/root/pypi-fresh", DEVPI_INIT_PYPI)
+    unset = run_module(
+        "devpi_index", login(devpi, name="root/pypi-fresh", mirror_no_project_list=False)
+    )
+    assert not unset.changed, unset.result
+
+    back = run_module("devpi_index", {**args, "mirror_no_project_list": "no"})
+    assert back.changed and back.result["changes"] == {"mirror_no_project_list": False}
+    index = devpi.index("root/pypi-like")
+    assert index is not None and index["mirror_no_project_list"] is False
+
+
+def test_mirror_options_are_refused_on_a_stage(devpi: DevpiServer, run_module: RunModule) -> None:
+    make_user(devpi, "olga")
+    run = run_module("devpi_index", login(devpi, name="olga/dev", mirror_no_project_list=True))
+    assert run.failed
+    assert run.msg == "mirror_no_project_list cannot be set on an index of type 'stage'"

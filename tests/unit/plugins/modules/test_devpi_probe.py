@@ -118,7 +118,8 @@ def test_waiting_keeps_asking_for_the_whole_wait() -> None:
     probed = probe_server(f"http://127.0.0.1:{free_port()}", "root", "secret", 5, wait=2)
     took = time.monotonic() - started
     assert probed["answers"] is False
-    assert 1.8 <= probed["seconds"] <= took < 4
+    # seconds is rounded to 0.01
+    assert 1.8 <= probed["seconds"] <= took + 0.005 < 4
     assert "login" not in probed
 
 
@@ -194,3 +195,54 @@ def test_the_module_reports_the_server_and_keeps_the_password_out(
     bad = run_module("devpi_probe", {"url": "ftp://127.0.0.1/"})
     assert bad.failed
     assert "url must be an http:// or https:// URL" in bad.msg
+
+
+def test_indexes_are_compared_with_their_options(devpi: DevpiServer) -> None:
+    devpi.root(
+        "PUT",
+        "/root/probe-mirror",
+        {"type": "mirror", "mirror_url": "https://pypi.org/simple/", "volatile": False},
+    )
+    probed = probe_server(
+        devpi.url,
+        "root",
+        None,
+        5,
+        indexes={
+            "root/probe-mirror": {
+                "mirror_no_project_list": True,
+                "mirror_url": "https://pypi.org/simple/",
+            },
+            "root/absent": {"type": "mirror"},
+        },
+    )
+    assert probed["indexes"] == {
+        "root/probe-mirror": {"exists": True, "changes": {"mirror_no_project_list": True}},
+        "root/absent": {"exists": False, "changes": {"type": "mirror"}},
+    }
+    devpi.root("PATCH", "/root/probe-mirror", {
+        "type": "mirror", "mirror_url": "https://pypi.org/simple/", "volatile": False,
+        "mirror_no_project_list": True,
+    })  # fmt: skip
+    again = probe_server(
+        devpi.url, "root", None, 5, indexes={"root/probe-mirror": {"mirror_no_project_list": "yes"}}
+    )
+    assert again["indexes"] == {"root/probe-mirror": {"exists": True, "changes": {}}}
+
+
+def test_an_index_option_that_cannot_be_compared_is_reported(devpi: DevpiServer) -> None:
+    probed = probe_server(
+        devpi.url, "root", None, 5, indexes={"root/pypi": {"mirror_cache_expiry": "soon"}}
+    )
+    assert "indexes" not in probed
+    assert (
+        probed["indexes_error"] == "index option mirror_cache_expiry must be an integer, got 'soon'"
+    )
+
+
+def test_indexes_are_not_read_from_a_server_that_does_not_answer() -> None:
+    probed = probe_server(
+        f"http://127.0.0.1:{free_port()}", "root", None, 5, indexes={"root/pypi": {}}
+    )
+    assert probed["answers"] is False
+    assert "indexes" not in probed

@@ -1,0 +1,202 @@
+"""Helpers shared by the scenarios' testinfra tests (molecule/<scenario>/tests/).
+
+`Devpi(host)` talks to the devpi-server on a test host the way a user would: JSON reads, a
+login, an upload, `pip install` through an index, all run on the host itself (devpi listens on
+its loopback). `converge()` runs a scenario's converge playbook again from the controller.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+API = "http://127.0.0.1:3141"
+
+# Builds a tiny pure-Python wheel in memory and uploads it the way twine does (multipart
+# POST with :action=file_upload), logged in with X-Devpi-Auth as devpi-client sends it.
+_UPLOAD = r"""
+import base64, hashlib, io, json, sys, urllib.request, zipfile
+
+api, user, password, index, name, version, summary = sys.argv[1:8]
+dist = f"{name.replace('-', '_')}-{version}.dist-info"
+module = name.replace("-", "_")
+files = {
+    f"{module}/__init__.py": f"VERSION = {version!r}\n".encode(),
+    f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: {summary}\n".encode(),
+    f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}
+record = "".join(
+    f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}\n"
+    for path, data in files.items()
+) + f"{dist}/RECORD,,\n"
+wheel = io.BytesIO()
+with zipfile.ZipFile(wheel, "w") as archive:
+    for path, data in files.items():
+        archive.writestr(path, data)
+    archive.writestr(f"{dist}/RECORD", record)
+login = urllib.request.Request(f"{api}/+login", json.dumps({"user": user, "password": password}).encode(), method="POST")
+token = json.load(urllib.request.urlopen(login))["result"]["password"]
+auth = base64.b64encode(f"{user}:{token}".encode()).decode()
+boundary = "----mcquack-upload"
+parts = [(":action", "file_upload"), ("name", name), ("version", version), ("summary", summary)]
+body = b"".join(
+    f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode() for key, value in parts
+)
+body += (
+    f'--{boundary}\r\nContent-Disposition: form-data; name="content"; filename="{module}-{version}-py3-none-any.whl"\r\n'
+    "Content-Type: application/octet-stream\r\n\r\n"
+).encode() + wheel.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+upload = urllib.request.Request(f"{api}/{index}/", body, method="POST")
+upload.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+upload.add_header("X-Devpi-Auth", auth)
+print(urllib.request.urlopen(upload).status)
+"""
+
+
+class Devpi:
+    """devpi-server on a test host, reached from inside that host."""
+
+    def __init__(self, host: Any, api: str = API) -> None:
+        self.host = host
+        self.api = api
+
+    def get(self, path: str) -> dict[str, Any]:
+        """GET a JSON page (an index, a user, /+api)."""
+        out = self.host.check_output(
+            f"curl -sSf -H 'Accept: application/json' {shlex.quote(self.api + path)}"
+        )
+        result: dict[str, Any] = json.loads(out)
+        return result
+
+    def status(self, path: str, accept: str = "application/json") -> int:
+        out = self.host.check_output(
+            f"curl -s -o /dev/null -w '%{{http_code}}' -H {shlex.quote('Accept: ' + accept)} "
+            f"{shlex.quote(self.api + path)}"
+        )
+        return int(out)
+
+    def login_status(self, user: str, password: str) -> int:
+        body = json.dumps({"user": user, "password": password})
+        out = self.host.check_output(
+            f"curl -s -o /dev/null -w '%{{http_code}}' -X POST -d {shlex.quote(body)} "
+            f"{self.api}/+login"
+        )
+        return int(out)
+
+    def root_request(self, method: str, path: str, body: Any, password: str) -> dict[str, Any]:
+        """A request as root (logged in with password), as devpi-client makes it."""
+        script = (
+            "import base64, json, sys, urllib.request\n"
+            "api, password, method, path, body = sys.argv[1:6]\n"
+            "login = urllib.request.Request(api + '/+login', json.dumps("
+            "{'user': 'root', 'password': password}).encode(), method='POST')\n"
+            "token = json.load(urllib.request.urlopen(login))['result']['password']\n"
+            "request = urllib.request.Request(api + path, body.encode(), method=method)\n"
+            "request.add_header('Content-Type', 'application/json')\n"
+            "request.add_header('Accept', 'application/json')\n"
+            "request.add_header('X-Devpi-Auth', base64.b64encode(f'root:{token}'.encode()).decode())\n"
+            "print(urllib.request.urlopen(request).read().decode())\n"
+        )
+        argv = ["python3", "-c", script, self.api, password, method, path, json.dumps(body)]
+        result: dict[str, Any] = json.loads(self.host.check_output(shlex.join(argv)))
+        return result
+
+    def upload(
+        self, user: str, password: str, index: str, name: str, version: str, summary: str = "test"
+    ) -> None:
+        argv = ["python3", "-c", _UPLOAD, self.api, user, password, index, name, version, summary]
+        assert self.host.check_output(shlex.join(argv)).strip() == "200"
+
+    def pip_install(self, index: str, *requirements: str, venv: str = "/var/tmp/pip-check") -> Any:
+        """`pip install` into a new venv through an index, no pip cache and no retries: the
+        command's result (rc, stdout, stderr)."""
+        self.host.check_output(f"rm -rf {venv} && python3 -m venv {venv}")
+        return self.host.run(
+            f"{venv}/bin/pip install --no-cache-dir --disable-pip-version-check --retries 0 "
+            f"--index-url {self.api}/{index}/+simple/ {shlex.join(requirements)}"
+        )
+
+    def main_pid(self, unit: str = "devpi") -> str:
+        return str(self.host.check_output(f"systemctl show --property MainPID --value {unit}"))
+
+
+@pytest.fixture
+def devpi(host: Any) -> Devpi:
+    return Devpi(host)
+
+
+class Converge:
+    """The scenario's converge playbook, run again from the controller on the scenario's
+    inventory (as molecule's converge runs it), with extra vars as JSON."""
+
+    def __init__(self, playbook: Path, host_name: str) -> None:
+        self.playbook = playbook
+        self.host_name = host_name
+
+    def __call__(self, extra_vars: dict[str, Any] | None = None, *args: str) -> ConvergeRun:
+        env = {**os.environ, "ANSIBLE_FORCE_COLOR": "false", "ANSIBLE_NOCOLOR": "true"}
+        argv = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(self.playbook)]
+        argv += list(args)
+        if extra_vars:
+            # In a 0600 file, never on the command line: they may hold passwords.
+            vars_file = (
+                Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "converge-extra-vars.json"
+            )
+            vars_file.touch(mode=0o600)
+            vars_file.chmod(0o600)
+            vars_file.write_text(json.dumps(extra_vars))
+            argv += ["-e", f"@{vars_file}"]
+        started = time.monotonic()
+        proc = subprocess.run(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, check=False
+        )
+        return ConvergeRun(proc.returncode, proc.stdout, self.host_name, time.monotonic() - started)
+
+
+class ConvergeRun:
+    def __init__(self, returncode: int, output: str, host_name: str, seconds: float) -> None:
+        self.returncode = returncode
+        self.output = output
+        self.host_name = host_name
+        self.seconds = seconds
+
+    @property
+    def recap(self) -> dict[str, int]:
+        """The PLAY RECAP counts (ok, changed, failed, ...) of the host."""
+        for line in self.output.splitlines():
+            if line.startswith(self.host_name + " ") and "ok=" in line:
+                return {k: int(v) for k, v in (item.split("=") for item in line.split()[2:])}
+        raise AssertionError(f"no recap line for {self.host_name}:\n{self.output[-2000:]}")
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(self.output.splitlines()[-lines:])
+
+
+@pytest.fixture
+def converge(host: Any) -> Converge:
+    scenario = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
+    return Converge(scenario / "converge.yml", host.backend.get_hostname())
+
+
+@pytest.fixture
+def wait_for() -> Callable[[Callable[[], bool], float], float]:
+    """wait_for(check, limit): seconds until check() is true, asking every 0.5 s; fails after
+    limit seconds."""
+
+    def wait(check: Callable[[], bool], limit: float) -> float:
+        started = time.monotonic()
+        while not check():
+            if time.monotonic() - started > limit:
+                raise AssertionError(f"not true within {limit} s")
+            time.sleep(0.5)
+        return time.monotonic() - started
+
+    return wait
