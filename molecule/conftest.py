@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import time
@@ -19,6 +20,8 @@ from typing import Any
 import pytest
 
 API = "http://127.0.0.1:3141"
+# The extra vars every scenario's playbooks get (.config/molecule/config.yml).
+TESTHOST_VARS = Path(__file__).resolve().parent / "resources" / "vars" / "testhost.yml"
 
 # Builds a tiny pure-Python wheel in memory and uploads it the way twine does (multipart
 # POST with :action=file_upload), logged in with X-Devpi-Auth as devpi-client sends it.
@@ -77,11 +80,12 @@ class Devpi:
         return result
 
     def status(self, path: str, accept: str = "application/json") -> int:
-        out = self.host.check_output(
+        """The HTTP status of a GET; 0 when nothing answers."""
+        out = self.host.run(
             f"curl -s -o /dev/null -w '%{{http_code}}' -H {shlex.quote('Accept: ' + accept)} "
             f"{shlex.quote(self.api + path)}"
         )
-        return int(out)
+        return int(out.stdout.strip() or 0)
 
     def login_status(self, user: str, password: str) -> int:
         body = json.dumps({"user": user, "password": password})
@@ -128,14 +132,14 @@ class Devpi:
         return str(self.host.check_output(f"systemctl show --property MainPID --value {unit}"))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def devpi(host: Any) -> Devpi:
     return Devpi(host)
 
 
 class Converge:
     """The scenario's converge playbook, run again from the controller on the scenario's
-    inventory (as molecule's converge runs it), with extra vars as JSON."""
+    inventory with the test-host vars (as molecule's converge runs it), plus extra vars."""
 
     def __init__(self, playbook: Path, host_name: str) -> None:
         self.playbook = playbook
@@ -144,7 +148,7 @@ class Converge:
     def __call__(self, extra_vars: dict[str, Any] | None = None, *args: str) -> ConvergeRun:
         env = {**os.environ, "ANSIBLE_FORCE_COLOR": "false", "ANSIBLE_NOCOLOR": "true"}
         argv = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(self.playbook)]
-        argv += list(args)
+        argv += ["-e", f"@{TESTHOST_VARS}", *args]
         if extra_vars:
             # In a 0600 file, never on the command line: they may hold passwords.
             vars_file = (
@@ -176,17 +180,24 @@ class ConvergeRun:
                 return {k: int(v) for k, v in (item.split("=") for item in line.split()[2:])}
         raise AssertionError(f"no recap line for {self.host_name}:\n{self.output[-2000:]}")
 
+    @property
+    def status(self) -> dict[str, str]:
+        """Each role task's first result line word (ok, changed, skipping, ...), by task name."""
+        return dict(
+            re.findall(r"TASK \[mcquack\.devpi\.devpi : ([^\]]+)\][^\n]*\n(\w+)", self.output)
+        )
+
     def tail(self, lines: int = 60) -> str:
         return "\n".join(self.output.splitlines()[-lines:])
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def converge(host: Any) -> Converge:
     scenario = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
     return Converge(scenario / "converge.yml", host.backend.get_hostname())
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def wait_for() -> Callable[[Callable[[], bool], float], float]:
     """wait_for(check, limit): seconds until check() is true, asking every 0.5 s; fails after
     limit seconds."""

@@ -123,3 +123,32 @@ def test_ssh_round_trips_and_module_runs_are_counted_per_task(bench: ModuleType)
         ("Gathering Facts", 1, 1),
         ("mcquack.devpi.devpi : Check the root password logs in", 4, 1),
     ]
+
+
+META = {
+    key: f"<{key}>"
+    for key in ("date", "command", "runs", "total", "revision", "server", "web", "old", "ansible",
+                "load_start", "load_end", "nproc", "cpu", "memory", "kernel", "os")
+}  # fmt: skip
+
+
+def test_the_report_renders_from_its_template(bench: ModuleType) -> None:
+    results = bench.Results()
+    for shipped, full in ((90.0, 480.0), (95.0, 500.0)):
+        results.add("defaults.rss.shipped", "MiB", "rss", shipped)
+        results.add("defaults.rss.full_list", "MiB", "rss", full)
+        results.add("defaults.first_install_failed.shipped", "count", "failed", 0.0)
+    results.notes.append("a note")
+    text = bench.render_docs(results, META)
+    assert text.startswith("# Benchmarks\n")
+    assert "| Date | <date> |" in text
+    assert "| `defaults.rss.shipped` | MiB | 2 | 92.5 | 90.0 | 95.0 | rss |" in text
+    assert "(`defaults.*.shipped`: 92.5 MiB" in text
+    assert "| Role defaults: first install right after converge | succeeds every time |" in text
+    assert "- a note" in text
+    assert "{{" not in text and "{%" not in text
+
+
+def test_the_report_renders_with_nothing_measured(bench: ModuleType) -> None:
+    text = bench.render_docs(bench.Results(), META)
+    assert "(no-op converge not measured in this run)" in text

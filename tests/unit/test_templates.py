@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import plistlib
 from pathlib import Path
 from typing import Any
@@ -63,22 +62,6 @@ def test_plist_values_have_launchd_types(rendered: Path) -> None:
     assert env["TZ"] == "Europe/Berlin"
     assert env["ODD"] == 'a "quoted" & <tagged> value'
     assert env["LANG"].endswith("UTF-8")
-
-
-def test_lookup_checksums_equal_the_rendered_files(rendered: Path) -> None:
-    # The role's no-op probe compares remote files with SHA-1s of the template lookup: if these
-    # differed from what the template module writes, every run would take the slow path.
-    names = {
-        "launchd.plist.j2": "devpi.plist",
-        "devpi.service.j2": "devpi.service",
-        "devpi-server.yml.j2": "devpi-server.yml",
-    }
-    lines = (rendered / "lookup-sha1").read_text().split("\n")
-    checksums = dict(line.split() for line in lines if line.strip())
-    for template, rendered_name in names.items():
-        assert (
-            checksums[template] == hashlib.sha1((rendered / rendered_name).read_bytes()).hexdigest()
-        ), template
 
 
 def test_plist_holds_no_password(tmp_path: Path) -> None:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-from pathlib import Path
 from typing import Any
 
 ROOT_PASSWORD = "molecule-Root-Pw-1"
@@ -36,18 +32,14 @@ def test_listens_on_loopback_3141_only(host: Any) -> None:
     assert local_addresses == {"127.0.0.1:3141"}
 
 
-def test_api_answers_json(host: Any) -> None:
-    api = json.loads(host.check_output("curl -sSf http://127.0.0.1:3141/+api"))
+def test_api_answers_json(devpi: Any) -> None:
+    api = devpi.get("/+api")
     assert api["type"] == "apiconfig"
     assert api["result"]["login"].endswith("/+login")
 
 
-def test_pip_install_through_root_pypi(host: Any) -> None:
-    host.check_output("rm -rf /var/tmp/pip-check && python3 -m venv /var/tmp/pip-check")
-    result = host.run(
-        "/var/tmp/pip-check/bin/pip install --no-cache-dir --disable-pip-version-check "
-        "--index-url http://127.0.0.1:3141/root/pypi/+simple/ six"
-    )
+def test_pip_install_through_root_pypi(host: Any, devpi: Any) -> None:
+    result = devpi.pip_install("root/pypi", "six")
     assert result.rc == 0, result.stderr
     assert "Successfully installed six" in result.stdout
     # The file came through devpi: it is now in devpi's mirror cache.
@@ -103,17 +95,9 @@ def test_unit_is_hardened(host: Any) -> None:
         assert re.search(rf"^{re.escape(line)}$", unit, re.M), line
 
 
-def test_root_logs_in_with_the_password(host: Any) -> None:
-    body = json.dumps({"user": "root", "password": ROOT_PASSWORD})
-    status = host.check_output(
-        f"curl -s -o /dev/null -w '%{{http_code}}' -X POST -d '{body}' http://127.0.0.1:3141/+login"
-    )
-    assert status == "200"
-    wrong = json.dumps({"user": "root", "password": "not-it"})
-    status = host.check_output(
-        f"curl -s -o /dev/null -w '%{{http_code}}' -X POST -d '{wrong}' http://127.0.0.1:3141/+login"
-    )
-    assert status == "401"
+def test_root_logs_in_with_the_password(devpi: Any) -> None:
+    assert devpi.login_status("root", ROOT_PASSWORD) == 200
+    assert devpi.login_status("root", "not-it") == 401
 
 
 def test_password_is_nowhere_on_the_host(host: Any) -> None:
@@ -124,69 +108,57 @@ def test_password_is_nowhere_on_the_host(host: Any) -> None:
     assert journal.stdout.strip() == "0"
 
 
-def test_declared_user_and_indexes_exist(host: Any) -> None:
-    body = json.dumps({"user": "eblume", "password": "molecule-Eblume-Pw-2"})
-    status = host.check_output(
-        f"curl -s -o /dev/null -w '%{{http_code}}' -X POST -d '{body}' http://127.0.0.1:3141/+login"
-    )
-    assert status == "200"
-    user = json.loads(
-        host.check_output("curl -sSf -H 'Accept: application/json' http://127.0.0.1:3141/eblume")
-    )
-    assert user["result"]["email"] == "eblume@example.org"
-    assert set(user["result"]["indexes"]) == {"dev", "scratch"}
-    assert user["result"]["indexes"]["dev"]["bases"] == ["root/pypi"]
-    assert user["result"]["indexes"]["scratch"]["bases"] == ["eblume/dev"]
+def test_declared_user_and_indexes_exist(devpi: Any) -> None:
+    assert devpi.login_status("eblume", "molecule-Eblume-Pw-2") == 200
+    user = devpi.get("/eblume")["result"]
+    assert user["email"] == "eblume@example.org"
+    assert set(user["indexes"]) == {"dev", "scratch"}
+    assert user["indexes"]["dev"]["bases"] == ["root/pypi"]
+    assert user["indexes"]["scratch"]["bases"] == ["eblume/dev"]
 
 
-def test_pip_install_through_eblume_dev_resolves_via_its_base(host: Any) -> None:
+def test_pip_install_through_eblume_dev_resolves_via_its_base(devpi: Any) -> None:
     # eblume/dev has root/pypi as base; eblume/scratch reaches PyPI through eblume/dev.
     for index in ("eblume/dev", "eblume/scratch"):
-        host.check_output("rm -rf /var/tmp/pip-dev && python3 -m venv /var/tmp/pip-dev")
-        result = host.run(
-            "/var/tmp/pip-dev/bin/pip install --no-cache-dir --disable-pip-version-check "
-            f"--index-url http://127.0.0.1:3141/{index}/+simple/ six"
-        )
+        result = devpi.pip_install(index, "six")
         assert result.rc == 0, f"{index}: {result.stderr}"
         assert "Successfully installed six" in result.stdout
 
 
-def test_a_no_op_converge_skips_every_step_after_one_probe(host: Any) -> None:
-    """The fast path: the probe finds everything in place, so no converge step reaches the host."""
-    env = {**os.environ, "ANSIBLE_FORCE_COLOR": "false", "ANSIBLE_NOCOLOR": "true"}
-    playbook = Path(__file__).resolve().parents[1] / "converge.yml"
-    result = subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(playbook)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-3000:]
-    status = dict(
-        re.findall(r"TASK \[mcquack\.devpi\.devpi : ([^\]]+)\][^\n]*\n(\w+)", result.stdout)
-    )
+def test_a_no_op_converge_skips_every_step_after_one_probe(devpi: Any, converge: Any) -> None:
+    """The fast path: the plan finds everything in place, so no step after the probe but the
+    users and indexes reaches the host, and nothing changes or restarts."""
+    pid = devpi.main_pid()
+    run = converge()
+    assert run.returncode == 0, run.tail()
+    assert run.recap["changed"] == 0, run.tail()
+    status = run.status
     assert status["Read what is in place"] == "ok"
-    # The converge steps, the health check and the root login check are skipped as whole
-    # files, so none of their tasks even shows up: devpi answered the probe and root logged in.
+    # Each step after the plan is one include, skipped as a whole: none of its tasks runs.
     for include in (
         "Bring what is not in place into place",
-        "Check devpi answers, rolling back a switch it does not survive",
+        "Restart devpi as planned and wait for it, recovering from a start that fails",
         "Make devpi_root_password the root password",
+        "Make root/pypi the PyPI mirror devpi_root_pypi declares",
     ):
         assert status[include] == "skipping", include
-    for step in (
-        "Create the base directory",
-        "Write devpi-server.yml",
-        "Write the systemd unit",
-        "Enable and start devpi",
-        "Wait for devpi to answer /+api",
-        "Check the root password logs in",
-    ):
-        assert step not in status, step
-    assert status["Declare devpi users"] == "ok"
-    assert re.search(r"devpi-default\s+: ok=\d+\s+changed=0 ", result.stdout)
+    assert devpi.main_pid() == pid
+
+
+def test_a_venv_that_lost_its_marker_is_completed_once(
+    host: Any, devpi: Any, converge: Any
+) -> None:
+    """The active venv without its completeness marker: one converge completes it and writes
+    the marker, so the next converge is the no-op fast path again."""
+    marker = f"{BASE}/venvs/devpi-server-6.20.3-web-5.1.1/.mcquack-devpi-complete"
+    host.check_output(f"rm {marker}")
+    run = converge()
+    assert run.returncode == 0, run.tail()
+    assert host.file(marker).exists, "the marker was not written again"
+    assert devpi.get("/+api")["type"] == "apiconfig"
+    again = converge()
+    assert again.returncode == 0 and again.recap["changed"] == 0, again.tail()
+    assert again.status["Bring what is not in place into place"] == "skipping", again.tail()
 
 
 def test_root_pypi_is_the_mirror_the_role_declares(devpi: Any) -> None:

@@ -6,7 +6,6 @@ here is the role's side of the contract with launchctl, not launchd itself.
 
 from __future__ import annotations
 
-import json
 import os
 import plistlib
 import time
@@ -31,15 +30,6 @@ def launchctl_print(host: Any) -> dict[str, str]:
             fields.setdefault(key, value)
     fields["_text"] = out.stdout
     return fields
-
-
-def wait_for_api(host: Any, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if host.run("curl -sf -o /dev/null http://127.0.0.1:3141/+api").rc == 0:
-            return
-        time.sleep(0.5)
-    raise AssertionError("devpi did not answer /+api")
 
 
 def test_plist_is_the_rendered_launch_agent(host: Any) -> None:
@@ -74,16 +64,11 @@ def test_launchd_runs_that_definition_once(host: Any) -> None:
     assert f"pid={pid}," in listener
 
 
-def test_api_on_loopback_and_pip_install_through_root_pypi(host: Any) -> None:
-    api = json.loads(host.check_output("curl -sSf http://127.0.0.1:3141/+api"))
-    assert api["type"] == "apiconfig"
+def test_api_on_loopback_and_pip_install_through_root_pypi(host: Any, devpi: Any) -> None:
+    assert devpi.get("/+api")["type"] == "apiconfig"
     listeners = host.check_output("ss -Hltn 'sport = :3141'").splitlines()
     assert {line.split()[3] for line in listeners} == {"127.0.0.1:3141"}
-    host.check_output("rm -rf ~/pip-check && python3 -m venv ~/pip-check")
-    result = host.run(
-        "~/pip-check/bin/pip install --no-cache-dir --disable-pip-version-check "
-        "--index-url http://127.0.0.1:3141/root/pypi/+simple/ six"
-    )
+    result = devpi.pip_install("root/pypi", "six")
     assert result.rc == 0, result.stderr
 
 
@@ -101,27 +86,14 @@ def test_logs_land_in_library_logs(host: Any) -> None:
     assert "Serving on http://127.0.0.1:3141" in logs
 
 
-def test_root_and_eblume_log_in_with_the_1password_values(host: Any) -> None:
+def test_root_and_eblume_log_in_with_the_1password_values(devpi: Any) -> None:
     for user, password in (("root", ROOT_PASSWORD), ("eblume", EBLUME_PASSWORD)):
-        body = json.dumps({"user": user, "password": password})
-        status = host.check_output(
-            f"curl -s -o /dev/null -w '%{{http_code}}' -X POST -d '{body}' http://127.0.0.1:3141/+login"
-        )
-        assert status == "200", user
+        assert devpi.login_status(user, password) == 200, user
 
 
-def test_eblume_dev_resolves_through_to_pypi(host: Any) -> None:
-    index = json.loads(
-        host.check_output(
-            "curl -sSf -H 'Accept: application/json' http://127.0.0.1:3141/eblume/dev"
-        )
-    )
-    assert index["result"]["bases"] == ["root/pypi"]
-    host.check_output("rm -rf ~/pip-dev && python3 -m venv ~/pip-dev")
-    result = host.run(
-        "~/pip-dev/bin/pip install --no-cache-dir --disable-pip-version-check "
-        "--index-url http://127.0.0.1:3141/eblume/dev/+simple/ six"
-    )
+def test_eblume_dev_resolves_through_to_pypi(devpi: Any) -> None:
+    assert devpi.get("/eblume/dev")["result"]["bases"] == ["root/pypi"]
+    result = devpi.pip_install("eblume/dev", "six")
     assert result.rc == 0, result.stderr
 
 
@@ -140,7 +112,7 @@ def test_passwords_not_in_the_vvv_log_or_on_the_host(host: Any) -> None:
         assert found.stdout.strip() == ""
 
 
-def test_keepalive_brings_a_killed_devpi_back(host: Any) -> None:
+def test_keepalive_brings_a_killed_devpi_back(host: Any, devpi: Any, wait_for: Any) -> None:
     before = launchctl_print(host)
     host.check_output(f"kill -9 {before['pid']}")
     deadline = time.monotonic() + 60
@@ -152,4 +124,4 @@ def test_keepalive_brings_a_killed_devpi_back(host: Any) -> None:
         time.sleep(1)
     assert after["pid"] != before["pid"], "launchd did not restart devpi"
     assert int(after["runs"]) == int(before["runs"]) + 1
-    wait_for_api(host)
+    wait_for(lambda: devpi.status("/+api") == 200, 60)

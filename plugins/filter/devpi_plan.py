@@ -1,0 +1,195 @@
+"""The mcquack.devpi.devpi_plan filter: what one converge of the devpi role will do."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ansible_collections.mcquack.devpi.plugins.filter.drift import drift
+
+DOCUMENTATION = r"""
+name: devpi_plan
+author: mcquack.devpi developers
+version_added: 0.1.0
+short_description: Decide what a converge of the devpi role does, from one probe
+description:
+  - Takes the result of M(mcquack.devpi.devpi_probe), the role's layout (the expected paths,
+    the managed files and what a change of each needs) and the text rendered for each managed
+    file, and returns the plan the role's C(tasks/main.yml) branches on, so every decision is
+    made once, before anything changes.
+  - C(restart) is C(start) when the service is not running (launchd C(bootstrap), systemd
+    C(start)); C(definition) when the plist or unit changes (launchd C(bootout) + C(bootstrap),
+    systemd C(daemon-reload) + C(restart)); C(runtime) when the config, the secret, the server-dir
+    or the venv devpi runs changes (launchd C(kickstart -k), systemd C(restart)); else C(none).
+seealso:
+  - module: mcquack.devpi.devpi_probe
+  - plugin: mcquack.devpi.drift
+    plugin_type: filter
+options:
+  _input:
+    description: The registered result of M(mcquack.devpi.devpi_probe).
+    type: dict
+    required: true
+  layout:
+    description:
+      - C(paths), the expected attributes per path (as for P(mcquack.devpi.drift#filter)), each
+        with an optional C(restart) (C(runtime) or C(definition)) that a change of it needs;
+        C(files), the rendered files as a list of C(path), C(owner), C(mode), C(restart);
+        C(venv_dir), C(target_venv), C(marker), C(server_version), C(adopted_venv) and
+        C(root_pypi) (the index name the probe compared).
+    type: dict
+    required: true
+  rendered:
+    description: The text rendered for each of the layout's C(files), by path.
+    type: dict
+    required: true
+  root_password_given:
+    description: Whether the run has a root password to check and to log in with.
+    type: bool
+    default: false
+"""
+
+EXAMPLES = r"""
+- name: Plan the run
+  ansible.builtin.set_fact:
+    plan: "{{ probe | mcquack.devpi.devpi_plan(layout, rendered, root_password_given=true) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The plan.
+  type: dict
+  contains:
+    drift:
+      description: One line per path that differs from what is declared (see P(mcquack.devpi.drift#filter)).
+      type: list
+      elements: str
+    converge:
+      description: Whether anything is to be brought into place (else the converge steps are skipped).
+      type: bool
+    initialise:
+      description: The server-dir has no C(.serverversion) and is initialised this run.
+      type: bool
+    build_venv:
+      description: The venv for the pins has no completeness marker and is built (or completed) this run.
+      type: bool
+    switch:
+      description: The C(venv) symlink does not point at the venv for the pins and is switched this run.
+      type: bool
+    adopt:
+      description: C(venv) is a plain directory, moved aside before the switch.
+      type: bool
+    previous_venv:
+      description: The venv to roll back to after a switch (empty when there is none).
+      type: str
+    restart:
+      description: C(none), C(start), C(runtime) or C(definition), as described above.
+      type: str
+    check_health:
+      description: Whether to wait for devpi to answer (it did not answer the probe, or something changes).
+      type: bool
+    check_password:
+      description: Whether to check (and if need be set) the root password.
+      type: bool
+    declare_root_pypi:
+      description: Whether the C(root/pypi) index differs from its declared options (or devpi did not answer).
+      type: bool
+"""
+
+
+def expected_paths(
+    layout: Mapping[str, Any], rendered: Mapping[str, str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The expected attributes of every path (rendered files by the SHA-1 of their text, as
+    the copy module writes it: UTF-8), and the restart each path's change needs."""
+    expected: dict[str, dict[str, Any]] = {}
+    restart_for: dict[str, str] = {}
+    for path, attributes in layout["paths"].items():
+        expected[path] = {k: v for k, v in attributes.items() if k != "restart"}
+        if "restart" in attributes:
+            restart_for[path] = attributes["restart"]
+    files: Sequence[Mapping[str, Any]] = layout.get("files") or []
+    for entry in files:
+        path = entry["path"]
+        expected[path] = {
+            "type": "file",
+            "mode": entry["mode"],
+            "owner": entry["owner"],
+            "sha1": hashlib.sha1(rendered[path].encode("utf-8")).hexdigest(),
+        }
+        restart_for[path] = entry["restart"]
+    return expected, restart_for
+
+
+def devpi_plan(
+    probed: Mapping[str, Any],
+    layout: Mapping[str, Any],
+    rendered: Mapping[str, str],
+    root_password_given: bool = False,
+) -> dict[str, Any]:
+    paths: Mapping[str, Mapping[str, Any]] = probed.get("paths") or {}
+    expected, restart_for = expected_paths(layout, rendered)
+    lines = drift(expected, paths)
+    service = probed.get("service") or {}
+    running = bool(service) and all(service.values())
+    server = probed.get("server") or {}
+    answered = bool(server.get("answers"))
+
+    venv = paths.get(layout["venv_dir"]) or {"exists": False}
+    target_active = venv.get("type") == "link" and venv.get("link_target") == layout["target_venv"]
+    marker = paths.get(f"{layout['target_venv']}/{layout['marker']}") or {}
+    initialised = bool((paths.get(layout["server_version"]) or {}).get("exists"))
+    build_venv = not marker.get("exists")
+    adopt = venv.get("type") == "directory"
+    previous = ""
+    if venv.get("type") == "link" and not target_active:
+        previous = str(venv.get("link_target") or "")
+    elif adopt:
+        previous = str(layout.get("adopted_venv") or "")
+
+    converge = bool(lines) or not running
+    changed_paths = [path for path in expected if _differs(expected[path], paths.get(path))]
+    if not running:
+        restart = "start"
+    elif any(restart_for.get(path) == "definition" for path in changed_paths):
+        restart = "definition"
+    elif (
+        any(restart_for.get(path) == "runtime" for path in changed_paths)
+        or not target_active
+        or not initialised
+        or (build_venv and target_active)
+    ):
+        restart = "runtime"
+    else:
+        restart = "none"
+
+    check_health = converge or not answered
+    index = (server.get("indexes") or {}).get(layout.get("root_pypi", "root/pypi")) or {}
+    root_pypi_in_place = bool(index.get("exists")) and not index.get("changes")
+    return {
+        "drift": lines + ([] if running else ["the service is not running"]),
+        "converge": converge,
+        "initialise": not initialised,
+        "build_venv": build_venv,
+        "switch": not target_active,
+        "adopt": adopt,
+        "previous_venv": previous,
+        "restart": restart,
+        "check_health": check_health,
+        "check_password": (
+            root_password_given and initialised and (check_health or not server.get("login", False))
+        ),
+        "declare_root_pypi": check_health or not root_pypi_in_place,
+    }
+
+
+def _differs(expected: Mapping[str, Any], actual: Mapping[str, Any] | None) -> bool:
+    return bool(drift({"path": expected}, {"path": actual or {"exists": False}}))
+
+
+class FilterModule:
+    """Ansible's entry point for the filters in this file."""
+
+    def filters(self) -> dict[str, Callable[..., Any]]:
+        return {"devpi_plan": devpi_plan}

@@ -1,0 +1,222 @@
+"""The mcquack.devpi.devpi_plan filter: every decision of a converge, made once from the probe."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from typing import Any
+
+import pytest
+from ansible_collections.mcquack.devpi.plugins.filter.devpi_plan import FilterModule, devpi_plan
+
+BASE = "/var/lib/devpi"
+TARGET = f"{BASE}/venvs/devpi-server-6.20.3-web-5.1.1"
+OLD = f"{BASE}/venvs/devpi-server-6.19.3-web-5.1.0"
+CONFIG = f"{BASE}/devpi-server.yml"
+SECRET = f"{BASE}/secret"
+UNIT = "/etc/systemd/system/devpi.service"
+MARKER = ".mcquack-devpi-complete"
+SERVERVERSION = f"{BASE}/server-dir/.serverversion"
+
+RENDERED = {CONFIG: "devpi-server:\n  port: 3141\n", UNIT: "[Service]\nExecStart=devpi-server\n"}
+SHA1 = {path: hashlib.sha1(text.encode()).hexdigest() for path, text in RENDERED.items()}
+LAYOUT: dict[str, Any] = {
+    "paths": {
+        BASE: {"type": "directory", "mode": "0750", "owner": "devpi"},
+        f"{BASE}/venv": {"type": "link", "link_target": TARGET},
+        f"{TARGET}/{MARKER}": {"type": "file"},
+        SECRET: {"type": "file", "mode": "0600", "owner": "devpi", "restart": "runtime"},
+    },
+    "files": [
+        {"path": CONFIG, "owner": "devpi", "mode": "0640", "restart": "runtime"},
+        {"path": UNIT, "owner": "root", "mode": "0644", "restart": "definition"},
+    ],
+    "venv_dir": f"{BASE}/venv",
+    "target_venv": TARGET,
+    "marker": MARKER,
+    "server_version": SERVERVERSION,
+    "adopted_venv": f"{BASE}/venvs/adopted-1700000000",
+    "root_pypi": "root/pypi",
+}
+
+IN_PLACE: dict[str, Any] = {
+    "paths": {
+        BASE: {"exists": True, "type": "directory", "mode": "0750", "owner": "devpi"},
+        f"{BASE}/venv": {
+            "exists": True,
+            "type": "link",
+            "mode": "0777",
+            "owner": "devpi",
+            "link_target": TARGET,
+        },
+        f"{TARGET}/{MARKER}": {
+            "exists": True,
+            "type": "file",
+            "mode": "0644",
+            "owner": "devpi",
+            "sha1": "x",
+        },
+        CONFIG: {
+            "exists": True,
+            "type": "file",
+            "mode": "0640",
+            "owner": "devpi",
+            "sha1": SHA1[CONFIG],
+        },
+        SECRET: {"exists": True, "type": "file", "mode": "0600", "owner": "devpi", "sha1": "s"},
+        UNIT: {
+            "exists": True,
+            "type": "file",
+            "mode": "0644",
+            "owner": "root",
+            "sha1": SHA1[UNIT],
+        },
+        SERVERVERSION: {"exists": True, "type": "file", "mode": "0644", "owner": "devpi"},
+    },
+    "service": {"active": True, "enabled": True},
+    "server": {
+        "answers": True,
+        "seconds": 0.01,
+        "login": True,
+        "indexes": {"root/pypi": {"exists": True, "changes": {}}},
+    },
+}
+
+
+def probed(**changes: Any) -> dict[str, Any]:
+    """IN_PLACE with paths replaced (None: missing) and service/server keys merged in."""
+    state = copy.deepcopy(IN_PLACE)
+    for path, attributes in changes.pop("paths", {}).items():
+        state["paths"][path] = {"exists": False} if attributes is None else attributes
+    for key, value in changes.items():
+        state[key] = {**state[key], **value}
+    return state
+
+
+def plan(state: dict[str, Any], password: bool = True) -> dict[str, Any]:
+    result: dict[str, Any] = devpi_plan(state, LAYOUT, RENDERED, root_password_given=password)
+    return result
+
+
+def test_a_host_in_place_has_nothing_to_do() -> None:
+    assert plan(IN_PLACE) == {
+        "drift": [],
+        "converge": False,
+        "initialise": False,
+        "build_venv": False,
+        "switch": False,
+        "adopt": False,
+        "previous_venv": "",
+        "restart": "none",
+        "check_health": False,
+        "check_password": False,
+        "declare_root_pypi": False,
+    }
+
+
+def test_a_fresh_host_gets_everything_and_a_start() -> None:
+    fresh = {"paths": {}, "service": {"active": False, "enabled": False},
+             "server": {"answers": False, "seconds": 0.0, "error": "refused"}}  # fmt: skip
+    result = plan(fresh)
+    assert result["converge"] and result["initialise"] and result["build_venv"]
+    assert result["switch"] and not result["adopt"] and result["previous_venv"] == ""
+    assert result["restart"] == "start"
+    assert result["check_health"] and result["declare_root_pypi"]
+    # devpi-init sets the root password: nothing to check or rotate.
+    assert not result["check_password"]
+    assert "the service is not running" in result["drift"]
+    assert f"{CONFIG}: missing" in result["drift"]
+
+
+def test_a_rendered_file_is_compared_by_the_sha1_of_its_text() -> None:
+    text = "devpi-server:\n  title: Café\n"
+    result = devpi_plan(
+        probed(paths={CONFIG: {**IN_PLACE["paths"][CONFIG],
+                               "sha1": hashlib.sha1(text.encode()).hexdigest()}}),
+        LAYOUT, {**RENDERED, CONFIG: text},
+    )  # fmt: skip
+    assert result["restart"] == "none" and not result["converge"]
+
+
+@pytest.mark.parametrize(
+    ("changed", "restart"),
+    [
+        ({UNIT: "other"}, "definition"),
+        ({CONFIG: "other"}, "runtime"),
+        # both: the new definition's start already runs the new config
+        ({UNIT: "other", CONFIG: "other"}, "definition"),
+    ],
+)
+def test_a_changed_file_needs_the_restart_it_is_declared_with(
+    changed: dict[str, str], restart: str
+) -> None:
+    paths = {path: {**IN_PLACE["paths"][path], "sha1": sha1} for path, sha1 in changed.items()}
+    result = plan(probed(paths=paths))
+    assert result["converge"] and result["check_health"]
+    assert result["restart"] == restart
+    assert not result["switch"] and not result["build_venv"]
+
+
+def test_a_missing_secret_needs_a_runtime_restart() -> None:
+    assert plan(probed(paths={SECRET: None}))["restart"] == "runtime"
+
+
+def test_a_mode_drift_of_the_base_dir_needs_no_restart() -> None:
+    result = plan(probed(paths={BASE: {**IN_PLACE["paths"][BASE], "mode": "0755"}}))
+    assert result["converge"] and result["restart"] == "none"
+    assert result["drift"] == [f"{BASE}: mode is 0755, expected 0750"]
+
+
+def test_new_pins_switch_from_the_running_venv_and_remember_it() -> None:
+    venv = {**IN_PLACE["paths"][f"{BASE}/venv"], "link_target": OLD}
+    result = plan(probed(paths={f"{BASE}/venv": venv, f"{TARGET}/{MARKER}": None}))
+    assert result["build_venv"] and result["switch"]
+    assert result["previous_venv"] == OLD
+    assert result["restart"] == "runtime"
+
+
+def test_a_kept_venv_is_switched_to_without_a_build() -> None:
+    venv = {**IN_PLACE["paths"][f"{BASE}/venv"], "link_target": OLD}
+    result = plan(probed(paths={f"{BASE}/venv": venv}))
+    assert result["switch"] and not result["build_venv"]
+
+
+def test_the_active_venv_without_its_marker_is_completed_and_restarted() -> None:
+    # The link already points at the pins but the marker is gone: the one guard (the marker)
+    # builds the venv again, and what devpi runs changed, so it restarts.
+    result = plan(probed(paths={f"{TARGET}/{MARKER}": None}))
+    assert result["build_venv"] and not result["switch"]
+    assert result["restart"] == "runtime"
+    assert result["previous_venv"] == ""
+
+
+def test_a_plain_directory_venv_is_adopted_as_the_one_to_roll_back_to() -> None:
+    plain = {"exists": True, "type": "directory", "mode": "0755", "owner": "devpi"}
+    result = plan(probed(paths={f"{BASE}/venv": plain}))
+    assert result["adopt"] and result["switch"]
+    assert result["previous_venv"] == LAYOUT["adopted_venv"]
+
+
+def test_a_stopped_service_is_started_even_when_its_unit_changed() -> None:
+    unit = {**IN_PLACE["paths"][UNIT], "sha1": "other"}
+    result = plan(probed(paths={UNIT: unit}, service={"active": False}))
+    assert result["restart"] == "start"
+
+
+def test_a_rotated_root_password_is_checked_on_an_otherwise_quiet_run() -> None:
+    result = plan(probed(server={"login": False}))
+    assert not result["converge"] and not result["check_health"]
+    assert result["check_password"]
+    assert not plan(probed(server={"login": False}), password=False)["check_password"]
+
+
+def test_root_pypi_is_declared_when_it_differs_or_devpi_did_not_answer() -> None:
+    differs = {"root/pypi": {"exists": True, "changes": {"mirror_no_project_list": True}}}
+    result = plan(probed(server={"indexes": differs}))
+    assert result["declare_root_pypi"] and not result["converge"]
+    silent = plan(probed(server={"answers": False, "indexes": {}}))
+    assert silent["check_health"] and silent["declare_root_pypi"] and silent["restart"] == "none"
+
+
+def test_is_registered_as_a_filter() -> None:
+    assert FilterModule().filters()["devpi_plan"] is devpi_plan
