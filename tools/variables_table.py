@@ -21,10 +21,27 @@ READMES = [ROOT / "README.md", ROLE / "README.md"]
 
 
 def _plain(text: str) -> str:
-    """Ansible doc markup (C(x), O(x), I(x)) to Markdown."""
-    text = re.sub(r"[CO]\(([^()]*(?:\([^()]*\)[^()]*)*)\)", r"`\1`", text)
+    """Ansible doc markup (C(x), O(x), M(x), I(x)) to Markdown."""
+    text = re.sub(r"[COM]\(([^()]*(?:\([^()]*\)[^()]*)*)\)", r"`\1`", text)
     text = re.sub(r"I\(([^)]*)\)", r"*\1*", text)
     return " ".join(text.split()).replace("|", "\\|")
+
+
+def _suboptions(spec: dict[str, Any]) -> str:
+    """The options of a dict (or of each entry of a list of dicts), one short phrase each."""
+    options: dict[str, Any] = spec.get("options") or {}
+    if not options:
+        return ""
+    parts = []
+    for name, sub in options.items():
+        notes = [sub["type"]]
+        if sub.get("required"):
+            notes.append("required")
+        if "choices" in sub:
+            notes.append("/".join(f"`{c}`" for c in sub["choices"]))
+        parts.append(f"`{name}` ({', '.join(notes)})")
+    lead = "Each entry: " if spec.get("type") == "list" else "Options: "
+    return " " + lead + ", ".join(parts) + "."
 
 
 def table() -> str:
@@ -48,14 +65,14 @@ def table() -> str:
             if "choices" in spec
             else ""
         )
-        text = " ".join(_plain(line) for line in lines) + choices
+        text = " ".join(_plain(line) for line in lines) + choices + _suboptions(spec)
         rows.append(f"| `{name}` | {spec['type']} | {shown} | {text} |")
     return "\n".join(rows) + "\n"
 
 
 def embed(readme: str, generated: str) -> str:
     before, rest = readme.split(START, 1)
-    _, after = rest.split(END, 1)
+    _table, after = rest.split(END, 1)
     return f"{before}{START}\n{generated}{END}{after}"
 
 

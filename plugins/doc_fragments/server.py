@@ -26,6 +26,11 @@ options:
     description: Verify the server's TLS certificate when O(url) is C(https://).
     type: bool
     default: true
+  ca_path:
+    description:
+      - A PEM file of CA certificates to verify the server's TLS certificate with, for example
+        the CA of the reverse proxy in front of devpi-server. The system's trust store otherwise.
+    type: path
   timeout:
     description: Seconds to wait for each answer of the server.
     type: int

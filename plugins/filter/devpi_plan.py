@@ -10,7 +10,7 @@ from ansible_collections.mcquack.devpi.plugins.filter.drift import drift
 
 DOCUMENTATION = r"""
 name: devpi_plan
-author: mcquack.devpi developers
+author: mcquack.devpi developers (@mcquack)
 version_added: 0.1.0
 short_description: Decide what a converge of the devpi role does, from one probe
 description:

@@ -7,7 +7,8 @@ from typing import Any
 
 DOCUMENTATION = r"""
 name: drift
-author: mcquack.devpi developers
+author: mcquack.devpi developers (@mcquack)
+version_added: 0.1.0
 short_description: List how probed paths differ from what is expected
 description:
   - Compares a mapping of path to expected attributes (C(type), C(mode), C(owner), C(sha1),

@@ -10,7 +10,8 @@ from ansible.errors import AnsibleFilterError
 
 DOCUMENTATION = r"""
 name: to_plist
-author: mcquack.devpi developers
+author: mcquack.devpi developers (@mcquack)
+version_added: 0.1.0
 short_description: Render a mapping as an XML property list
 description:
   - Serialises a mapping with Python's plistlib, so strings are escaped and numbers and

@@ -1,8 +1,9 @@
 """devpi-server's HTTP API for the mcquack.devpi modules: requests, login, errors, validation.
 
-Standard library only (urllib, json), because modules run on the managed host. The code runs
-on Python 3.9 (the system python3 of macOS), so annotations stay strings and no newer syntax is
-used at run time.
+HTTP goes through Ansible's own ansible.module_utils.urls (open_url), which ships with every
+module to the managed host and brings certificate checks (validate_certs, ca_path) and proxy
+handling. The code runs on Python 3.9 (the system python3 of macOS), so annotations stay
+strings and no newer syntax is used at run time.
 
 Authentication works the way devpi-client does it: ``POST /+login`` with
 ``{"user": ..., "password": ...}`` returns a signed token in ``result.password``; every further
@@ -17,11 +18,17 @@ import base64
 import json
 import re
 import socket
-import ssl
 from typing import Any
 from urllib.error import HTTPError, URLError
 from urllib.parse import quote, urlsplit
-from urllib.request import HTTPSHandler, OpenerDirector, Request, build_opener
+
+from ansible.module_utils.urls import (  # type: ignore[import-untyped,unused-ignore]
+    ConnectionError as UrlsConnectionError,
+)
+from ansible.module_utils.urls import (  # type: ignore[import-untyped,unused-ignore]
+    SSLValidationError,
+    open_url,
+)
 
 # devpi-server's model.py name_char_blocklist_regexp: control characters, space and every ASCII
 # symbol except "-", ".", "@" and "_" are refused in user and index names.
@@ -42,6 +49,7 @@ def common_argument_spec() -> dict[str, Any]:
         "login_user": {"type": "str", "default": "root"},
         "login_password": {"type": "str", "no_log": True},
         "validate_certs": {"type": "bool", "default": True},
+        "ca_path": {"type": "path"},
         "timeout": {"type": "int", "default": 30},
     }
 
@@ -190,21 +198,23 @@ def index_changes(current: dict[str, Any], desired: dict[str, Any]) -> dict[str,
 class DevpiClient:
     """A small JSON client for one devpi-server."""
 
-    def __init__(self, url: str, *, timeout: float = 30, validate_certs: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 30,
+        validate_certs: bool = True,
+        ca_path: str | None = None,
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise DevpiError(f"url must be an http:// or https:// URL, got {url!r}")
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.validate_certs = validate_certs
+        self.ca_path = ca_path
         self.auth_user: str | None = None
         self._auth_header: str | None = None
-        if validate_certs:
-            self._opener: OpenerDirector = build_opener()
-        else:
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            self._opener = build_opener(HTTPSHandler(context=context))
 
     def endpoint(self, *segments: str) -> str:
         """The URL of /seg1/seg2/..., each segment quoted."""
@@ -233,10 +243,20 @@ class DevpiClient:
             headers["Content-Type"] = "application/json"
         if auth and self._auth_header:
             headers["X-Devpi-Auth"] = self._auth_header
-        req = Request(url, data=data, headers=headers, method=method)
         try:
-            with self._opener.open(req, timeout=self.timeout) as response:
+            response = open_url(
+                url,
+                data=data,
+                headers=headers,
+                method=method,
+                timeout=self.timeout,
+                validate_certs=self.validate_certs,
+                ca_path=self.ca_path,
+            )
+            try:
                 return response.status, self._parse(method, url, response.status, response.read())
+            finally:
+                response.close()
         except HTTPError as e:
             payload = self._parse(method, url, e.code, e.read(), strict=False)
             if e.code in allow:
@@ -248,12 +268,17 @@ class DevpiClient:
                 f"devpi-server at {self.url} did not answer {method} {url} within "
                 f"{self.timeout} seconds"
             ) from None
+        except SSLValidationError as e:
+            raise DevpiError(
+                f"cannot verify the TLS certificate of {self.url}: {e} (trust its CA with "
+                "ca_path, or set validate_certs: false)"
+            ) from None
         except URLError as e:
             raise DevpiError(
                 f"cannot reach devpi-server at {self.url}: {e.reason} (is it running, and is "
                 "url right?)"
             ) from None
-        except OSError as e:
+        except (UrlsConnectionError, OSError) as e:
             raise DevpiError(f"cannot reach devpi-server at {self.url}: {e}") from None
 
     def _parse(
@@ -308,7 +333,7 @@ class DevpiClient:
 
     def password_works(self, user: str, password: str) -> bool:
         """True if user can log in with password (POST /+login answers 200, not 401)."""
-        status, _ = self._post_login(user, password)
+        status, _payload = self._post_login(user, password)
         return status == 200
 
     # -- changing ---------------------------------------------------------------------------
@@ -319,7 +344,7 @@ class DevpiClient:
         config = dict(self.get_index(user, index) or {})
         config.pop("projects", None)
         config.update(changes)
-        _, payload = self.request("PATCH", (user, index), config)
+        _status, payload = self.request("PATCH", (user, index), config)
         result: dict[str, Any] = payload.get("result") or config
         return result
 
@@ -333,7 +358,7 @@ class DevpiClient:
         return result
 
     def list_users(self) -> dict[str, dict[str, Any]]:
-        _, payload = self.request("GET", ())
+        _status, payload = self.request("GET", ())
         result: dict[str, dict[str, Any]] = payload.get("result") or {}
         return result
 
@@ -353,7 +378,7 @@ class DevpiClient:
         found = []
         for project in payload.get("result", {}).get("projects", []):
             # ignore_bases: only this stage's own versions, never a lookup in a mirror base
-            _, versions = self.request(
+            _status, versions = self.request(
                 "GET", (user, index, project), query="ignore_bases=", allow=(404,)
             )
             for verdata in (versions.get("result") or {}).values():
@@ -390,7 +415,10 @@ class DevpiClient:
 def connect(params: dict[str, Any]) -> DevpiClient:
     """A client for the module's url, logged in when login_password is given."""
     client = DevpiClient(
-        params["url"], timeout=params["timeout"], validate_certs=params["validate_certs"]
+        params["url"],
+        timeout=params["timeout"],
+        validate_certs=params["validate_certs"],
+        ca_path=params.get("ca_path"),
     )
     if params.get("login_password") is not None:
         client.login(params["login_user"], params["login_password"])

@@ -6,7 +6,7 @@ DOCUMENTATION = r"""
 module: devpi_index
 short_description: Manage an index of a devpi-server
 version_added: 0.1.0
-author: mcquack.devpi developers
+author: mcquack.devpi developers (@mcquack)
 description:
   - Creates, updates or deletes an index (a C(stage) for uploads, or a C(mirror) of another
     package index) of a running devpi-server through its HTTP API, the way C(devpi index) does,
@@ -260,7 +260,7 @@ def ensure_present(client: DevpiClient, params: dict[str, Any], check_mode: bool
             check_bases(client, name, desired["bases"])
         result = dict(desired)
         if not check_mode:
-            _, payload = client.request("PUT", (user, index), desired)
+            _status, payload = client.request("PUT", (user, index), desired)
             result = payload.get("result") or result
         result.pop("projects", None)
         return {

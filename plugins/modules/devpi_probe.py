@@ -6,7 +6,7 @@ DOCUMENTATION = r"""
 module: devpi_probe
 short_description: Read the state of files, symlinks, a service and devpi-server in one call
 version_added: 0.1.0
-author: mcquack.devpi developers
+author: mcquack.devpi developers (@mcquack)
 description:
   - Reports, for each given path, whether it exists, its type, mode, owner, the SHA-1 of a
     regular file's content and the target of a symlink (without following it); and whether a
@@ -17,7 +17,7 @@ description:
     already in place, so a no-op run costs one remote call instead of one per step. When nothing
     had to change, the probe's answer from devpi-server stands in for the health and root login
     checks.
-  - Never changes anything. Python standard library only.
+  - Never changes anything.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -31,7 +31,7 @@ options:
   paths:
     description: Paths to look at. Symlinks are reported, not followed.
     type: list
-    elements: str
+    elements: path
     default: []
   systemd_unit:
     description: A systemd unit (without C(.service)) whose active and enabled state to report.
@@ -62,6 +62,13 @@ options:
         C({\"root/pypi\": {\"mirror_no_project_list\": true}})."
     type: dict
     default: {}
+  validate_certs:
+    description: Verify devpi-server's TLS certificate when O(url) is C(https://).
+    type: bool
+    default: true
+  ca_path:
+    description: A PEM file of CA certificates to verify devpi-server's TLS certificate with.
+    type: path
   timeout:
     description: Seconds to wait for each answer of devpi-server.
     type: int
@@ -72,6 +79,12 @@ options:
         (re)start. C(0) asks once. The login check, if asked for, follows the first answer.
     type: int
     default: 0
+seealso:
+  - module: mcquack.devpi.devpi_index
+  - plugin: mcquack.devpi.devpi_plan
+    plugin_type: filter
+  - plugin: mcquack.devpi.drift
+    plugin_type: filter
 """
 
 EXAMPLES = r"""
@@ -95,37 +108,99 @@ EXAMPLES = r"""
 
 RETURN = r"""
 paths:
-  description: For each path, C(exists) and, when it exists, C(type) (C(file), C(directory), C(link) or
-    C(other)), C(mode) (four octal digits), C(owner), C(sha1) (regular files) and C(link_target) (symlinks).
+  description: What was found at each of O(paths), by path.
   type: dict
   returned: always
   sample: {"/var/lib/devpi/venv": {"exists": true, "type": "link", "mode": "0777", "owner": "devpi",
            "link_target": "/var/lib/devpi/venvs/devpi-server-6.20.3-web-5.1.1"}}
+  contains:
+    exists:
+      description: Whether the path exists (a dangling symlink exists).
+      type: bool
+      returned: always
+    type:
+      description: C(file), C(directory), C(link) or C(other).
+      type: str
+      returned: when the path exists
+    mode:
+      description: The permission bits as four octal digits.
+      type: str
+      returned: when the path exists
+      sample: "0640"
+    owner:
+      description: The owner's user name (the numeric uid when it has none).
+      type: str
+      returned: when the path exists
+    sha1:
+      description: The SHA-1 of the file's content.
+      type: str
+      returned: for regular files
+    link_target:
+      description: Where the symlink points, not followed.
+      type: str
+      returned: for symlinks
 service:
-  description: C(active) and C(enabled) for O(systemd_unit), or C(loaded) for O(launchd_target).
+  description: The state of O(systemd_unit) or O(launchd_target).
   type: dict
   returned: when O(systemd_unit) or O(launchd_target) is given
+  sample: {"active": true, "enabled": true}
+  contains:
+    active:
+      description: C(systemctl is-active) succeeded.
+      type: bool
+      returned: with O(systemd_unit)
+    enabled:
+      description: C(systemctl is-enabled) succeeded.
+      type: bool
+      returned: with O(systemd_unit)
+    loaded:
+      description: C(launchctl print) found the job.
+      type: bool
+      returned: with O(launchd_target)
 server:
-  description:
-    - C(answers) is true when C(GET /+api) answered HTTP 200 with JSON; otherwise C(error) says why
-      (for the last attempt). C(seconds) is how long the probe asked.
-    - C(login) is true when O(login_user) logged in with O(login_password), false when devpi-server
-      refused it (HTTP 401). It is missing when no password was given or devpi did not answer;
-      C(login_error) then says why, if the login request itself failed.
-    - C(indexes) holds, for each of O(indexes) once devpi answered, C(exists) and C(changes), the
-      given options whose value differs from the index's (all of them when it does not exist).
-      C(indexes_error) says why they could not be read.
+  description: What devpi-server at O(url) answered.
   type: dict
   returned: when O(url) is given
   sample: {"answers": true, "seconds": 0.01, "login": true,
            "indexes": {"root/pypi": {"exists": true, "changes": {"mirror_no_project_list": true}}}}
+  contains:
+    answers:
+      description: C(GET /+api) answered HTTP 200 with JSON.
+      type: bool
+      returned: always
+    seconds:
+      description: How long the probe asked (up to O(wait)).
+      type: float
+      returned: always
+    error:
+      description: Why the last attempt got no answer.
+      type: str
+      returned: when devpi-server did not answer
+    login:
+      description:
+        - True when O(login_user) logged in with O(login_password), false when devpi-server refused
+          it (HTTP 401).
+      type: bool
+      returned: when O(login_password) is given and devpi-server answered
+    login_error:
+      description: Why the login request itself failed.
+      type: str
+      returned: when the login request failed
+    indexes:
+      description:
+        - For each of O(indexes), C(exists) and C(changes), the given options whose value differs from
+          the index's (all of them when it does not exist).
+      type: dict
+      returned: when O(indexes) is given and devpi-server answered
+    indexes_error:
+      description: Why the indexes could not be read or compared.
+      type: str
+      returned: when reading or comparing O(indexes) failed
 """
 
-import hashlib  # noqa: E402
 import os  # noqa: E402
 import pwd  # noqa: E402
 import stat  # noqa: E402
-import subprocess  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -139,7 +214,7 @@ from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_api import (  
 )
 
 
-def probe_path(path: str) -> dict[str, Any]:
+def probe_path(module: Any, path: str) -> dict[str, Any]:
     """Describe one path without following a final symlink."""
     try:
         info = os.lstat(path)
@@ -159,36 +234,31 @@ def probe_path(path: str) -> dict[str, Any]:
     elif stat.S_ISDIR(info.st_mode):
         result["type"] = "directory"
     elif stat.S_ISREG(info.st_mode):
-        digest = hashlib.sha1()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(65536), b""):
-                digest.update(block)
-        result.update(type="file", sha1=digest.hexdigest())
+        result.update(type="file", sha1=module.digest_from_file(path, "sha1"))
     else:
         result["type"] = "other"
     return result
 
 
-def _succeeds(argv: list[str]) -> bool:
-    try:
-        return (
-            subprocess.run(
-                argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
-            ).returncode
-            == 0
-        )
-    except OSError:
+def _succeeds(module: Any, tool: str, *args: str) -> bool:
+    """Whether the tool (looked up on PATH) exits 0; a tool that is not there does not."""
+    executable = module.get_bin_path(tool)
+    if executable is None:
         return False
+    rc, _out, _err = module.run_command([executable, *args])
+    return bool(rc == 0)
 
 
-def probe_service(systemd_unit: str | None, launchd_target: str | None) -> dict[str, bool] | None:
+def probe_service(
+    module: Any, systemd_unit: str | None, launchd_target: str | None
+) -> dict[str, bool] | None:
     if systemd_unit:
         return {
-            "active": _succeeds(["systemctl", "is-active", "--quiet", systemd_unit]),
-            "enabled": _succeeds(["systemctl", "is-enabled", "--quiet", systemd_unit]),
+            "active": _succeeds(module, "systemctl", "is-active", "--quiet", systemd_unit),
+            "enabled": _succeeds(module, "systemctl", "is-enabled", "--quiet", systemd_unit),
         }
     if launchd_target:
-        return {"loaded": _succeeds(["launchctl", "print", launchd_target])}
+        return {"loaded": _succeeds(module, "launchctl", "print", launchd_target)}
     return None
 
 
@@ -215,10 +285,12 @@ def probe_server(
     timeout: int,
     wait: float = 0,
     indexes: dict[str, dict[str, Any]] | None = None,
+    validate_certs: bool = True,
+    ca_path: str | None = None,
 ) -> dict[str, Any]:
     """Whether devpi-server answers /+api at url (asking every 0.1 s for up to wait seconds),
     given a password whether it logs in, and how the given indexes differ from their options."""
-    client = DevpiClient(url, timeout=timeout)
+    client = DevpiClient(url, timeout=timeout, validate_certs=validate_certs, ca_path=ca_path)
     started = time.monotonic()
     while True:
         try:
@@ -249,13 +321,15 @@ def _since(started: float) -> float:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "paths": {"type": "list", "elements": "str", "default": []},
+            "paths": {"type": "list", "elements": "path", "default": []},
             "systemd_unit": {"type": "str"},
             "launchd_target": {"type": "str"},
             "url": {"type": "str"},
             "login_user": {"type": "str", "default": "root"},
             "login_password": {"type": "str", "no_log": True},
             "indexes": {"type": "dict", "default": {}},
+            "validate_certs": {"type": "bool", "default": True},
+            "ca_path": {"type": "path"},
             "timeout": {"type": "int", "default": 5},
             "wait": {"type": "int", "default": 0},
         },
@@ -264,9 +338,9 @@ def main() -> None:
     )
     result: dict[str, Any] = {
         "changed": False,
-        "paths": {path: probe_path(path) for path in module.params["paths"]},
+        "paths": {path: probe_path(module, path) for path in module.params["paths"]},
     }
-    service = probe_service(module.params["systemd_unit"], module.params["launchd_target"])
+    service = probe_service(module, module.params["systemd_unit"], module.params["launchd_target"])
     if service is not None:
         result["service"] = service
     if module.params["url"] is not None:
@@ -278,6 +352,8 @@ def main() -> None:
                 module.params["timeout"],
                 module.params["wait"],
                 module.params["indexes"],
+                module.params["validate_certs"],
+                module.params["ca_path"],
             )
         except DevpiError as e:  # a url that is not http(s)://
             module.fail_json(msg=str(e))

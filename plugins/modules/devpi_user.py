@@ -6,7 +6,7 @@ DOCUMENTATION = r"""
 module: devpi_user
 short_description: Manage a user of a devpi-server
 version_added: 0.1.0
-author: mcquack.devpi developers
+author: mcquack.devpi developers (@mcquack)
 description:
   - Creates, updates or deletes a user of a running devpi-server through its HTTP API, the way
     C(devpi user) does, without devpi-client on the managed host.
@@ -162,7 +162,7 @@ def ensure_present(client: DevpiClient, params: dict[str, Any], check_mode: bool
         after["password"] = _PASSWORD_NEW
         user: dict[str, Any] = {"username": name, "email": email or None, "indexes": {}}
         if not check_mode:
-            _, payload = client.request("PUT", (name,), body)
+            _status, payload = client.request("PUT", (name,), body)
             user = payload.get("result") or user
         return {"changed": True, "user": _view(user), "diff": {"before": before, "after": after}}
 

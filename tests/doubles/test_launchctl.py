@@ -439,14 +439,14 @@ def test_concurrent_bootstraps_load_the_job_once(lab: Lab) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(3)
+        for _attempt in range(3)
     ]
     codes = sorted(call.wait(timeout=30) for call in calls)
     for call in calls:
         call.communicate()
     assert codes == [0, 5, 5]
     assert lab.labels() == ["test.job"]
-    wait_for(lambda: lab.starts(), what="the job to start")
+    wait_for(lab.starts, what="the job to start")
     time.sleep(0.2)
     assert len(lab.starts()) == 1
 

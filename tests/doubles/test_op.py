@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ansible_collections.mcquack.devpi.tests.unit.adhoc import ADHOC_ENV, adhoc_result
 
 ROOT = Path(__file__).resolve().parents[2]
 OP = ROOT / "tests" / "doubles" / "op"
@@ -278,7 +279,7 @@ def test_item_get_ambiguous_title(op: Op) -> None:
     )
     matches = re.findall(r'^\t\* for the item "devpi" in vault (\w+): ([a-z2-7]{26})$',
                          result.stderr, re.MULTILINE)  # fmt: skip
-    assert [vault for vault, _ in matches] == ["Private", "Shared"]
+    assert [vault for vault, _item_id in matches] == ["Private", "Shared"]
     chosen = op("item", "get", "devpi", "--format", "json", "--vault", "Shared")
     assert json.loads(chosen.stdout)["vault"]["name"] == "Shared"
     by_id = op("item", "get", matches[0][1], "--format", "json")
@@ -418,7 +419,7 @@ SCENARIOS: dict[str, Scenario] = {
 @dataclass(frozen=True)
 class LookupRun:
     returncode: int
-    result: dict[str, Any]  # the host's task result, from the json stdout callback
+    result: dict[str, Any]  # the host's task result, from ansible-core's default callback
     calls: list[list[str]]
     log: str
     output: str
@@ -443,8 +444,7 @@ def lookup_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
             "PATH": path,
             "HOME": str(work / "home"),
             "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-            "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
-            "ANSIBLE_STDOUT_CALLBACK": "json",
+            **ADHOC_ENV,
             "OP_STANDIN_ITEMS": str(work / "items.json"),
             "OP_STANDIN_LOG": str(work / "calls.jsonl"),
         }
@@ -457,13 +457,11 @@ def lookup_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     runs = {}
     for name, (process, work) in started.items():
         stdout, stderr = process.communicate(timeout=120)
-        report = json.loads(stdout)
-        [task] = report["plays"][0]["tasks"]
         log_file = work / "calls.jsonl"
         log = log_file.read_text(encoding="utf-8") if log_file.exists() else ""
         runs[name] = LookupRun(
             returncode=process.returncode,
-            result=task["hosts"]["localhost"],
+            result=adhoc_result(stdout),
             calls=[json.loads(line)["argv"] for line in log.splitlines()],
             log=log,
             output=stdout + stderr,

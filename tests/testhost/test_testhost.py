@@ -120,7 +120,7 @@ def test_network_file_is_static_and_sorts_before_nspawn_default() -> None:
     assert "[Match]\nName=host0\n" in text
     assert "Address=10.213.42.2/24\n" in text
     assert "Gateway=10.213.42.1\n" in text
-    assert "10-host0.network" < "80-container-host0.network"
+    assert sorted([testhost.NETWORK_FILE, "80-container-host0.network"])[0] == testhost.NETWORK_FILE
 
 
 def test_hosts_and_sudoers() -> None:

@@ -68,6 +68,9 @@ MIRROR = "http://deb.debian.org/debian"
 # python3 for its modules (python3-venv for the role's venv, python3-packaging for
 # ansible.builtin.pip), iproute2/sudo/ca-certificates as any real host has them,
 # curl/procps to look around when verifying.
+# systemd-networkd reads the first file that matches host0 in lexical order: ours must sort
+# before systemd-nspawn's own 80-container-host0.network.
+NETWORK_FILE = "10-host0.network"
 PACKAGES = (
     "systemd",
     "systemd-sysv",
@@ -466,7 +469,7 @@ def finish_image(rootfs: Path) -> None:
 
 def kill_users(path: Path) -> None:
     """Kill what an interrupted build left running in path (e.g. debootstrap's dpkg)."""
-    for _ in range(5):
+    for _attempt in range(5):
         if not kill_users_once(path):
             return
         time.sleep(0.2)
@@ -715,7 +718,7 @@ def configure_guest(rootfs: Path, name: str, net: int, user: str | None, pubkey:
     (etc / "machine-id").write_text("")
     network = etc / "systemd/network"
     network.mkdir(parents=True, exist_ok=True)
-    (network / "10-host0.network").write_text(render_network_file(net))
+    (network / NETWORK_FILE).write_text(render_network_file(net))
     resolv = etc / "resolv.conf"
     host_resolv = Path("/etc/resolv.conf").read_text()
     try:
@@ -773,7 +776,7 @@ def up(name: str, net: int, user: str | None, timeout: float) -> dict[str, Any]:
     validate_user(user)
     require_root()
     require_tools(UP_TOOLS)
-    image, _ = build_image()
+    image, _built = build_image()
     key = ensure_key()
     state = host_dir(name)
     with locked(name_lock(name)):

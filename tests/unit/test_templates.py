@@ -54,7 +54,9 @@ def test_plist_is_a_launchd_agent_with_the_seed_defaults(rendered: Path) -> None
 def test_plist_values_have_launchd_types(rendered: Path) -> None:
     job = plistlib.loads((rendered / "devpi.plist").read_bytes())
     for limits in ("SoftResourceLimits", "HardResourceLimits"):
-        assert type(job[limits]["NumberOfFiles"]) is int
+        # an integer, not a boolean (bool is an int subclass) nor a string
+        assert isinstance(job[limits]["NumberOfFiles"], int)
+        assert not isinstance(job[limits]["NumberOfFiles"], bool)
         assert job[limits]["NumberOfFiles"] == 4096
     env = job["EnvironmentVariables"]
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())

@@ -46,7 +46,15 @@ def test_every_failing_check_is_named_in_one_run() -> None:
             {"devpi_server_options": {"port": 4000}},
             "devpi_server_options must not set port: use devpi_listen_host",
         ),
-        ({"devpi_users": [{"email": "x@example.org"}]}, "Every entry of devpi_users needs a name"),
+        # The argument specs name the missing option (meta/argument_specs.yml).
+        ({"devpi_users": [{"email": "x@example.org"}]}, "missing required arguments: name"),
+        (
+            {
+                "devpi_indexes": [{"name": "eblume/dev", "bases": ["root/pypi"], "tpye": "stage"}],
+                "devpi_root_password": "pw",
+            },
+            "tpye. Supported parameters include",
+        ),
         (
             {"devpi_indexes": [{"name": "eblume/dev"}]},
             "devpi_root_password is needed to declare devpi_users and devpi_indexes",

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ansible_collections.mcquack.devpi.tests.unit.adhoc import ADHOC_ENV, adhoc_result
 
 DEVPI_SERVER_VERSION = "6.20.3"
 ROOT_PASSWORD = "root-password-of-the-test-server"
@@ -255,7 +256,7 @@ RunModule = Callable[..., ModuleRun]
 @pytest.fixture(scope="session")
 def run_module() -> RunModule:
     """Run a module of this collection with the ``ansible`` command, from the repo root with its
-    ansible.cfg, and return the host's result from the json callback."""
+    ansible.cfg, and return the host's result from ansible-core's default callback."""
 
     def run(
         module: str, args: dict[str, Any], *, check: bool = False, diff: bool = False
@@ -268,16 +269,16 @@ def run_module() -> RunModule:
         env = {
             **os.environ,
             "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-            "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
-            "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
+            **ADHOC_ENV,
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
         }
-        done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
         try:
-            output = json.loads(done.stdout)
-            result: dict[str, Any] = output["plays"][0]["tasks"][0]["hosts"]["localhost"]
-        except (ValueError, KeyError, IndexError):
+            result = adhoc_result(done.stdout)
+        except ValueError:
             pytest.fail(f"no result from {cmd}:\n{done.stdout}\n{done.stderr}")
         return ModuleRun(result=result, stdout=done.stdout, stderr=done.stderr)
 

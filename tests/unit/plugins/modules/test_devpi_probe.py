@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.testing import patch_module_args
 from ansible_collections.mcquack.devpi.plugins.modules.devpi_probe import (
     probe_path,
     probe_server,
@@ -24,11 +26,19 @@ from devpi_testserver import DevpiServer, RunModule, free_port
 ROOT = Path(__file__).resolve().parents[4]
 
 
-def test_a_regular_file(tmp_path: Path) -> None:
+@pytest.fixture
+def module() -> Any:
+    """A real AnsibleModule: its run_command, get_bin_path and digest_from_file are what the
+    probe uses."""
+    with patch_module_args({}):
+        return AnsibleModule(argument_spec={})
+
+
+def test_a_regular_file(tmp_path: Path, module: Any) -> None:
     path = tmp_path / "devpi-server.yml"
     path.write_text("devpi-server: {}\n")
     path.chmod(0o640)
-    assert probe_path(str(path)) == {
+    assert probe_path(module, str(path)) == {
         "exists": True,
         "type": "file",
         "mode": "0640",
@@ -37,57 +47,59 @@ def test_a_regular_file(tmp_path: Path) -> None:
     }
 
 
-def test_a_symlink_is_reported_not_followed(tmp_path: Path) -> None:
+def test_a_symlink_is_reported_not_followed(tmp_path: Path, module: Any) -> None:
     (tmp_path / "venvs").mkdir()
     (tmp_path / "venv").symlink_to(tmp_path / "venvs")
-    probed = probe_path(str(tmp_path / "venv"))
+    probed = probe_path(module, str(tmp_path / "venv"))
     assert probed["type"] == "link"
     assert probed["link_target"] == str(tmp_path / "venvs")
     dangling = tmp_path / "dangling"
     dangling.symlink_to(tmp_path / "nowhere")
-    assert probe_path(str(dangling))["type"] == "link"
+    assert probe_path(module, str(dangling))["type"] == "link"
 
 
-def test_a_directory_and_a_missing_path(tmp_path: Path) -> None:
+def test_a_directory_and_a_missing_path(tmp_path: Path, module: Any) -> None:
     (tmp_path / "server-dir").mkdir(mode=0o700)
     (tmp_path / "server-dir").chmod(0o700)
-    assert probe_path(str(tmp_path / "server-dir"))["type"] == "directory"
-    assert probe_path(str(tmp_path / "server-dir"))["mode"] == "0700"
-    assert probe_path(str(tmp_path / "missing")) == {"exists": False}
+    assert probe_path(module, str(tmp_path / "server-dir"))["type"] == "directory"
+    assert probe_path(module, str(tmp_path / "server-dir"))["mode"] == "0700"
+    assert probe_path(module, str(tmp_path / "missing")) == {"exists": False}
 
 
 @pytest.mark.parametrize(("active", "enabled"), [(0, 0), (3, 1)])
 def test_systemd_unit_state(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, active: int, enabled: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, active: int, enabled: int, module: Any
 ) -> None:
     # A systemctl whose answer depends on the subcommand, like the real is-active/is-enabled.
     tool = tmp_path / "systemctl"
     tool.write_text(f'#!/bin/sh\n[ "$1" = is-active ] && exit {active}\nexit {enabled}\n')
     tool.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
-    assert probe_service("devpi", None) == {"active": active == 0, "enabled": enabled == 0}
+    assert probe_service(module, "devpi", None) == {"active": active == 0, "enabled": enabled == 0}
 
 
 def test_launchd_job_not_loaded_with_the_launchctl_stand_in(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: Any
 ) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "launchctl").symlink_to(ROOT / "tests/doubles/launchctl")
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     monkeypatch.setenv("LAUNCHCTL_STANDIN_STATE", str(tmp_path / "state"))
-    assert probe_service(None, f"gui/{os.getuid()}/mcquack.eblume.devpi") == {"loaded": False}
+    assert probe_service(module, None, f"gui/{os.getuid()}/mcquack.eblume.devpi") == {
+        "loaded": False
+    }
 
 
-def test_no_service_asked_for() -> None:
-    assert probe_service(None, None) is None
+def test_no_service_asked_for(module: Any) -> None:
+    assert probe_service(module, None, None) is None
 
 
 def test_a_missing_service_tool_means_not_running(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: Any
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert probe_service("devpi", None) == {"active": False, "enabled": False}
+    assert probe_service(module, "devpi", None) == {"active": False, "enabled": False}
 
 
 def without_seconds(probed: dict[str, Any]) -> dict[str, Any]:

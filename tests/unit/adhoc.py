@@ -1,0 +1,28 @@
+"""Read the result of an ad-hoc `ansible HOST -m MODULE` run, through the unit tests' own stdout
+callback (tests/unit/callback_plugins/mcquack_result.py), so that no callback from another
+collection is needed. Run the command with ADHOC_ENV in its environment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+ADHOC_ENV = {
+    "ANSIBLE_CALLBACK_PLUGINS": str(Path(__file__).resolve().parent / "callback_plugins"),
+    "ANSIBLE_STDOUT_CALLBACK": "mcquack_result",
+    "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+    "ANSIBLE_NOCOLOR": "1",
+}
+
+
+def adhoc_result(stdout: str, host: str = "localhost") -> dict[str, Any]:
+    """The host's result, from the callback's JSON (the last line that holds it)."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith('{"hosts": '):
+            hosts = json.loads(line)["hosts"]
+            if host not in hosts:
+                raise ValueError(f"no result for {host} in:\n{stdout}")
+            result: dict[str, Any] = hosts[host]
+            return result
+    raise ValueError(f"no result line for {host} in:\n{stdout}")
