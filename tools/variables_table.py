@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Print the devpi role's variables as a Markdown table, from meta/argument_specs.yml and
 defaults/main.yml. README.md and roles/devpi/README.md embed this table between
 <!-- variables:start --> and <!-- variables:end -->; `--write` refreshes both, and

@@ -104,7 +104,7 @@ class Lab:
 
     def __init__(self, directory: Path, command: list[str] | None = None) -> None:
         self.dir = directory
-        # The interpreter running pytest, not the `#!/usr/bin/env python3` lookup, which may go
+        # The interpreter running pytest, not the `#!/usr/bin/env python` lookup, which may go
         # through a slow shim; test_jobs_outlive_the_session... runs the file as a program.
         self.command = command or [sys.executable, str(LAUNCHCTL)]
         self.uid = os.geteuid()

@@ -103,7 +103,7 @@ def assert_op_error(result: subprocess.CompletedProcess[str], message: str) -> N
 
 def test_top_of_file_says_what_it_is() -> None:
     text = OP.read_text(encoding="utf-8")
-    assert text.startswith("#!/usr/bin/env python3\n")
+    assert text.startswith("#!/usr/bin/env python\n")
     assert "1Password CLI v2 (`op`), for tests only" in text[:200]
     assert "Subset implemented" in text[:2000]
     assert os.access(OP, os.X_OK)

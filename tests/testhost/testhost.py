@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Throwaway Debian bookworm test hosts with systemd as PID 1, on systemd-nspawn.
 
 The molecule scenarios and the quick-start demo need a real Linux host where systemd is PID 1,
@@ -66,7 +66,8 @@ SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 # What the guests need: systemd as PID 1 (systemd, systemd-sysv, dbus), SSH for Ansible,
 # python3 for its modules (python3-venv for the role's venv, python3-packaging for
-# ansible.builtin.pip), iproute2/sudo/ca-certificates as any real host has them,
+# ansible.builtin.pip; python-is-python3 for the stand-ins' `#!/usr/bin/env python`, the
+# shebang ansible-test accepts), iproute2/sudo/ca-certificates as any real host has them,
 # curl/procps to look around when verifying.
 # systemd-networkd reads the first file that matches host0 in lexical order: ours must sort
 # before systemd-nspawn's own 80-container-host0.network.
@@ -79,6 +80,7 @@ PACKAGES = (
     "python3",
     "python3-venv",
     "python3-packaging",
+    "python-is-python3",
     "iproute2",
     "sudo",
     "ca-certificates",

@@ -8,7 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+# The collections path this module was imported from (.../ansible_collections/mcquack/devpi/
+# tests/unit/adhoc.py): the checkout's .cache/collections, or where ansible-test put the copy.
+COLLECTIONS_PATH = str(Path(__file__).absolute().parents[5])
+
 ADHOC_ENV = {
+    "ANSIBLE_COLLECTIONS_PATH": COLLECTIONS_PATH,
     "ANSIBLE_CALLBACK_PLUGINS": str(Path(__file__).resolve().parent / "callback_plugins"),
     "ANSIBLE_STDOUT_CALLBACK": "mcquack_result",
     "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",

@@ -8,12 +8,19 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from ansible_collections.mcquack.devpi.tests.unit.adhoc import COLLECTIONS_PATH
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_playbook(name: str, extra_vars: dict[str, Any]) -> subprocess.CompletedProcess[str]:
     """ansible-playbook tests/unit/<name> against localhost with extra_vars as JSON."""
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_COLLECTIONS_PATH": COLLECTIONS_PATH,
+        "ANSIBLE_NOCOLOR": "1",
+    }
     return subprocess.run(
         [
             "ansible-playbook",

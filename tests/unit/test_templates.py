@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from playbook import run_playbook
+from ansible_collections.mcquack.devpi.tests.unit.playbook import run_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
 

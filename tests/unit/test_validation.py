@@ -7,11 +7,12 @@ import subprocess
 from typing import Any
 
 import pytest
-from playbook import run_playbook
+from ansible_collections.mcquack.devpi.tests.unit.playbook import run_playbook
 
 
 def check(**role_vars: Any) -> subprocess.CompletedProcess[str]:
-    return run_playbook("validate_inputs.yml", role_vars)
+    result: subprocess.CompletedProcess[str] = run_playbook("validate_inputs.yml", role_vars)
+    return result
 
 
 def test_the_role_defaults_pass() -> None:

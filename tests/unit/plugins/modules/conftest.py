@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
-from devpi_testserver import devpi, run_module
+from ansible_collections.mcquack.devpi.tests.unit.plugins.modules.devpi_testserver import (
+    devpi,
+    run_module,
+)
 
 __all__ = ["devpi", "run_module"]

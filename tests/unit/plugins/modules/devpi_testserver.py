@@ -1,4 +1,4 @@
-"""A real devpi-server for the module tests, and a way to drive the modules as Ansible does.
+"""A real devpi-server for the module tests, and a way to run the modules as Ansible does.
 
 The server comes from PyPI (devpi-server pinned below) in a venv cached under
 ``$XDG_CACHE_HOME/mcquack-devpi`` (``~/.cache`` by default) and built once with uv; each test
@@ -27,13 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible_collections.mcquack.devpi.tests.unit.adhoc import ADHOC_ENV, adhoc_result
+from ansible_collections.mcquack.devpi.tests.unit.adhoc import COLLECTIONS_PATH
 
 DEVPI_SERVER_VERSION = "6.20.3"
 ROOT_PASSWORD = "root-password-of-the-test-server"
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-REPO = Path(__file__).resolve().parents[4]
-ANSIBLE = Path(sys.executable).parent / "ansible"
 
 # Talk to loopback directly, whatever proxy the environment sets.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -50,12 +48,16 @@ def devpi_server_venv() -> Path:
     venv.parent.mkdir(parents=True, exist_ok=True)
     pin = f"devpi-server=={DEVPI_SERVER_VERSION}"
     uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    python = str(venv / "bin" / "python")
     try:
-        subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
-        subprocess.run(
-            [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), pin],
-            check=True,
-        )
+        if Path(uv).exists():
+            subprocess.run(
+                [uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True
+            )
+            subprocess.run([uv, "pip", "install", "--quiet", "--python", python, pin], check=True)
+        else:  # ansible-test's venv has no uv: the standard library's venv and pip.
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            subprocess.run([python, "-m", "pip", "install", "--quiet", pin], check=True)
     except BaseException:
         shutil.rmtree(venv, ignore_errors=True)
         raise
@@ -246,6 +248,11 @@ class ModuleRun:
         return bool(self.result.get("failed"))
 
     @property
+    def warnings(self) -> list[Any]:
+        """What Ansible would print as [WARNING] and [DEPRECATION WARNING] lines."""
+        return [*self.result.get("warnings", []), *self.result.get("deprecations", [])]
+
+    @property
     def msg(self) -> str:
         return str(self.result.get("msg", ""))
 
@@ -254,32 +261,43 @@ RunModule = Callable[..., ModuleRun]
 
 
 @pytest.fixture(scope="session")
-def run_module() -> RunModule:
-    """Run a module of this collection with the ``ansible`` command, from the repo root with its
-    ansible.cfg, and return the host's result from ansible-core's default callback."""
+def run_module(tmp_path_factory: pytest.TempPathFactory) -> RunModule:
+    """Run a module of this collection the way Ansible runs it on a host: its Python file with
+    the arguments in a JSON file (``ANSIBLE_MODULE_ARGS``, check and diff mode as Ansible's
+    ``_ansible_check_mode`` / ``_ansible_diff``), and return the JSON it prints.
+
+    No ``ansible`` command: ansible-test runs module unit tests where only the module side of
+    ansible-core (``ansible.module_utils``) can be imported."""
+    args_dir = tmp_path_factory.mktemp("module-args")
 
     def run(
         module: str, args: dict[str, Any], *, check: bool = False, diff: bool = False
     ) -> ModuleRun:
-        cmd = [str(ANSIBLE), "localhost", "-m", f"mcquack.devpi.{module}", "-a", json.dumps(args)]
-        if check:
-            cmd.append("--check")
-        if diff:
-            cmd.append("--diff")
+        args_file = args_dir / f"{module}-{uuid.uuid4().hex}.json"
+        internal = {"_ansible_check_mode": check, "_ansible_diff": diff}
+        args_file.touch(mode=0o600)
+        args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {**args, **internal}}))
+        name = f"ansible_collections.mcquack.devpi.plugins.modules.{module}"
+        cmd = [sys.executable, "-m", name, str(args_file)]
+        pythonpath = os.pathsep.join(filter(None, [COLLECTIONS_PATH, os.environ.get("PYTHONPATH")]))
         env = {
             **os.environ,
-            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-            **ADHOC_ENV,
+            "PYTHONPATH": pythonpath,
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
         }
-        done = subprocess.run(
-            cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False
-        )
         try:
-            result = adhoc_result(done.stdout)
-        except ValueError:
+            done = subprocess.run(
+                cmd, cwd=args_dir, env=env, capture_output=True, text=True, timeout=120, check=False
+            )
+        finally:
+            args_file.unlink()
+        try:
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
             pytest.fail(f"no result from {cmd}:\n{done.stdout}\n{done.stderr}")
+        if not isinstance(result, dict):
+            pytest.fail(f"{cmd} printed {result!r}, not a result")
         return ModuleRun(result=result, stdout=done.stdout, stderr=done.stderr)
 
     return run

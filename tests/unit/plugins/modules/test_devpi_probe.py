@@ -21,7 +21,11 @@ from ansible_collections.mcquack.devpi.plugins.modules.devpi_probe import (
     probe_server,
     probe_service,
 )
-from devpi_testserver import DevpiServer, RunModule, free_port
+from ansible_collections.mcquack.devpi.tests.unit.plugins.modules.devpi_testserver import (
+    DevpiServer,
+    RunModule,
+    free_port,
+)
 
 ROOT = Path(__file__).resolve().parents[4]
 

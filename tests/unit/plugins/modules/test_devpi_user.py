@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from devpi_testserver import DevpiServer, RunModule
+from ansible_collections.mcquack.devpi.tests.unit.plugins.modules.devpi_testserver import (
+    DevpiServer,
+    RunModule,
+)
 
 
 def login(devpi: DevpiServer, **args: Any) -> dict[str, Any]:
@@ -35,7 +38,7 @@ def test_create_is_changed_then_ok_and_keeps_the_password_out_of_the_output(
     for run in (first, again):
         assert "alice-first-pw" not in run.stdout + run.stderr
         assert devpi.root_password not in run.stdout + run.stderr
-        assert "[WARNING]" not in run.stderr, run.stderr
+        assert not run.warnings, run.warnings
 
 
 def test_password_is_changed_only_when_it_no_longer_logs_in(
