@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 API = "http://127.0.0.1:3141"
+REPO = Path(__file__).resolve().parents[1]
 # The extra vars every scenario's playbooks get (.config/molecule/config.yml).
 TESTHOST_VARS = Path(__file__).resolve().parent / "resources" / "vars" / "testhost.yml"
 
@@ -195,6 +196,26 @@ class ConvergeRun:
 def converge(host: Any) -> Converge:
     scenario = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
     return Converge(scenario / "converge.yml", host.backend.get_hostname())
+
+
+@pytest.fixture(scope="module")
+def playbook(host: Any) -> Callable[..., ConvergeRun]:
+    """playbook("playbooks/x.yml", extra_vars, *args): a playbook of the repository run on the
+    scenario's inventory, with the test-host vars, as converge() runs the scenario's own."""
+    name = host.backend.get_hostname()
+
+    def run(path: str, extra_vars: dict[str, Any] | None = None, *args: str) -> ConvergeRun:
+        return Converge(REPO / path, name)(extra_vars, *args)
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def entry_point(host: Any, playbook: Callable[..., ConvergeRun]) -> Callable[[str], ConvergeRun]:
+    """entry_point("stop"): playbooks/devpi_<name>.yml (the role's tasks_from: <name>) on the
+    scenario's host, as the operator runs it."""
+    name = host.backend.get_hostname()
+    return lambda which: playbook(f"playbooks/devpi_{which}.yml", {"devpi_target_hosts": name})
 
 
 @pytest.fixture(scope="module")

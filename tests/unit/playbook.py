@@ -13,8 +13,11 @@ from ansible_collections.mcquack.devpi.tests.unit.adhoc import COLLECTIONS_PATH
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_playbook(name: str, extra_vars: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-    """ansible-playbook tests/unit/<name> against localhost with extra_vars as JSON."""
+def run_playbook(
+    name: str, extra_vars: dict[str, Any], *options: str
+) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook tests/unit/<name> against localhost with extra_vars as JSON, and any
+    further ansible-playbook options (e.g. "--check", "--diff")."""
     env = {
         **os.environ,
         "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
@@ -29,6 +32,7 @@ def run_playbook(name: str, extra_vars: dict[str, Any]) -> subprocess.CompletedP
             str(ROOT / "tests/unit" / name),
             "-e",
             json.dumps(extra_vars),
+            *options,
         ],
         cwd=ROOT,
         env=env,

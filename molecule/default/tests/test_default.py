@@ -210,3 +210,36 @@ def test_an_existing_root_pypi_gets_the_option_in_place_without_a_restart(
 
     again = converge()
     assert again.returncode == 0 and again.recap["changed"] == 0, again.tail()
+
+
+def test_stop_and_start_entry_points(
+    host: Any, devpi: Any, entry_point: Any, converge: Any
+) -> None:
+    """playbooks/devpi_stop.yml and devpi_start.yml (tasks_from: stop / start): stop frees the
+    port and a second stop is ok; start brings devpi back and a second start is ok; after a stop
+    a converge brings it back; nothing is lost on the way."""
+    stopped = entry_point("stop")
+    assert stopped.returncode == 0, stopped.tail()
+    assert stopped.recap["changed"] == 1, stopped.tail()
+    assert not host.service("devpi").is_running
+    assert host.service("devpi").is_enabled, "stop must leave devpi to start at boot"
+    assert not host.socket("tcp://127.0.0.1:3141").is_listening
+    again = entry_point("stop")
+    assert again.returncode == 0 and again.recap["changed"] == 0, again.tail()
+
+    started = entry_point("start")
+    assert started.returncode == 0, started.tail()
+    assert started.recap["changed"] == 1, started.tail()
+    assert devpi.status("/+api") == 200, "start ends with devpi answering"
+    again = entry_point("start")
+    assert again.returncode == 0 and again.recap["changed"] == 0, again.tail()
+
+    assert entry_point("stop").returncode == 0
+    run = converge()
+    assert run.returncode == 0, run.tail()
+    assert run.status["Start or restart devpi with systemd"] == "changed", run.tail()
+    assert devpi.status("/+api") == 200
+    assert devpi.login_status("eblume", "molecule-Eblume-Pw-2") == 200
+    assert "quackfinder" in devpi.get("/eblume/dev")["result"]["projects"]
+    result = devpi.pip_install("eblume/dev", "quackfinder==1.0")
+    assert result.rc == 0, result.stderr
