@@ -3,7 +3,10 @@ localhost, for a throwaway local user with a home under pytest's tmp_path: pip's
 with their exact content and owner, read back by pip and uv; idempotence; check mode; a foreign
 file set aside and restored byte for byte; absent leaving foreign files alone; bad input refused
 by name before any change; scope global in check mode (nothing is written to /etc); macOS's
-paths; and devpi use with a real devpi-client against a real devpi-server."""
+paths; and devpi use with a real devpi-client against a real devpi-server.
+
+Not a unit test: it runs a role against real accounts of this machine (as root, through su),
+so it lives outside tests/unit, where `ansible-test units` collects; `pytest tests` runs it."""
 
 from __future__ import annotations
 
