@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""Print the devpi role's variables as a Markdown table, from meta/argument_specs.yml and
-defaults/main.yml. README.md and roles/devpi/README.md embed this table between
-<!-- variables:start --> and <!-- variables:end -->; `--write` refreshes both, and
-tests/unit/test_docs.py fails when they drift."""
+"""Print a role's variables as a Markdown table, from meta/argument_specs.yml and
+defaults/main.yml. README.md and the role's README.md embed it between the role's markers
+(devpi: <!-- variables:start --> / <!-- variables:end -->; client: <!-- client-variables:... -->);
+`--write` refreshes them all, and tests/unit/test_docs.py fails when they drift."""
 
 from __future__ import annotations
 
@@ -16,8 +16,17 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 ROLE = ROOT / "roles" / "devpi"
-START, END = "<!-- variables:start -->", "<!-- variables:end -->"
+# Each role's table markers; both READMEs (the collection's and the role's) embed each table.
+MARKERS = {
+    "devpi": ("<!-- variables:start -->", "<!-- variables:end -->"),
+    "client": ("<!-- client-variables:start -->", "<!-- client-variables:end -->"),
+}
+START, END = MARKERS["devpi"]
 READMES = [ROOT / "README.md", ROLE / "README.md"]
+
+
+def readmes(role: str) -> list[Path]:
+    return [ROOT / "README.md", ROOT / "roles" / role / "README.md"]
 
 
 def _plain(text: str) -> str:
@@ -44,10 +53,11 @@ def _suboptions(spec: dict[str, Any]) -> str:
     return " " + lead + ", ".join(parts) + "."
 
 
-def table() -> str:
-    specs = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())
+def table(role: str = "devpi") -> str:
+    path = ROOT / "roles" / role
+    specs = yaml.safe_load((path / "meta" / "argument_specs.yml").read_text())
     options: dict[str, Any] = specs["argument_specs"]["main"]["options"]
-    defaults: dict[str, Any] = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    defaults: dict[str, Any] = yaml.safe_load((path / "defaults" / "main.yml").read_text())
     rows = ["| Variable | Type | Default | Description |", "| --- | --- | --- | --- |"]
     for name, spec in options.items():
         description = spec["description"]
@@ -58,6 +68,8 @@ def table() -> str:
         )
         if isinstance(default, str) and "{{" not in default:
             shown = f'`"{default}"`'
+        if spec.get("required"):
+            shown = "*required*"
         if spec.get("no_log"):
             shown += " (secret)"
         choices = (
@@ -70,19 +82,21 @@ def table() -> str:
     return "\n".join(rows) + "\n"
 
 
-def embed(readme: str, generated: str) -> str:
-    before, rest = readme.split(START, 1)
-    _table, after = rest.split(END, 1)
-    return f"{before}{START}\n{generated}{END}{after}"
+def embed(readme: str, generated: str, role: str = "devpi") -> str:
+    start, end = MARKERS[role]
+    before, rest = readme.split(start, 1)
+    _table, after = rest.split(end, 1)
+    return f"{before}{start}\n{generated}{end}{after}"
 
 
 def main() -> int:
-    generated = table()
     if sys.argv[1:] == ["--write"]:
-        for readme in READMES:
-            readme.write_text(embed(readme.read_text(), generated))
+        for role in MARKERS:
+            generated = table(role)
+            for readme in readmes(role):
+                readme.write_text(embed(readme.read_text(), generated, role))
         return 0
-    sys.stdout.write(generated)
+    sys.stdout.write(table())
     return 0
 
 

@@ -82,6 +82,16 @@ class Account:
         for path in [self.home, *self.home.rglob("*")]:
             os.lchown(path, self.uid, self.gid)
 
+    def write(self, files: dict[Path, str | bytes]) -> None:
+        """Files of the user's own (not the role's), with their directories, then hand over."""
+        for path, content in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content)
+        self.hand_over()
+
 
 @pytest.fixture
 def account(tmp_path: Path) -> Iterator[Account]:
@@ -299,11 +309,9 @@ def test_check_mode_reports_the_changes_and_writes_nothing(account: Account) -> 
 def test_a_foreign_pip_conf_is_set_aside_and_absent_restores_it_byte_for_byte(
     account: Account,
 ) -> None:
-    account.pip_conf.parent.mkdir(parents=True)
     original = b"[global]\nindex-url = https://example.org/simple\ntimeout = 60\n\xc3\xa9\n"
-    account.pip_conf.write_bytes(original)
+    account.write({account.pip_conf: original})
     account.pip_conf.chmod(0o600)
-    account.hand_over()
     os.utime(account.pip_conf, (1_000_000_000, 1_000_000_000))
     was = account.pip_conf.stat()
     aside = account.pip_conf.with_name("pip.conf.before-mcquack-devpi")
@@ -338,11 +346,11 @@ def test_a_foreign_pip_conf_is_set_aside_and_absent_restores_it_byte_for_byte(
 def test_present_refuses_to_set_aside_over_an_earlier_copy(account: Account) -> None:
     """A foreign file where the role's was, and the copy it set aside before: moving the new one
     aside would lose the old one, so nothing changes and the run says why."""
-    account.pip_conf.parent.mkdir(parents=True)
     aside = account.pip_conf.with_name("pip.conf.before-mcquack-devpi")
-    aside.write_text("[global]\nindex-url = https://first.example.org/simple\n")
-    account.pip_conf.write_text("[global]\nindex-url = https://second.example.org/simple\n")
-    account.hand_over()
+    account.write({
+        aside: "[global]\nindex-url = https://first.example.org/simple\n",
+        account.pip_conf: "[global]\nindex-url = https://second.example.org/simple\n",
+    })  # fmt: skip
     before = snapshot(account.home)
 
     run = apply(account, devpi_client_index_url=HTTPS_URL)
@@ -356,13 +364,12 @@ def test_present_refuses_to_set_aside_over_an_earlier_copy(account: Account) -> 
 def test_absent_where_the_role_never_ran_changes_nothing_and_leaves_a_foreign_file(
     account: Account,
 ) -> None:
-    account.pip_conf.parent.mkdir(parents=True)
-    account.pip_conf.write_text("[global]\nindex-url = https://example.org/simple\n")
     # A set-aside copy next to a foreign file: absent cannot tell whose it is, so both stay.
-    account.uv_toml.parent.mkdir(parents=True)
-    account.uv_toml.write_text('index-url = "https://example.org/simple"\n')
-    account.uv_toml.with_name("uv.toml.before-mcquack-devpi").write_text("# older\n")
-    account.hand_over()
+    account.write({
+        account.pip_conf: "[global]\nindex-url = https://example.org/simple\n",
+        account.uv_toml: 'index-url = "https://example.org/simple"\n',
+        account.uv_toml.with_name("uv.toml.before-mcquack-devpi"): "# older\n",
+    })  # fmt: skip
     before = snapshot(account.home)
 
     run = converge(account, devpi_client_index_url=HTTPS_URL, devpi_client_state="absent")
