@@ -38,6 +38,11 @@ options:
         C(files), the rendered files as a list of C(path), C(owner), C(mode), C(restart);
         C(venv_dir), C(target_venv), C(marker), C(server_version), C(adopted_venv) and
         C(root_pypi) (the index name the probe compared).
+      - Optional - C(absent), paths that must not exist (a file the role removes, such as a
+        switched-off backup job's); C(restore), the export to restore from instead of
+        initialising, as C(from) (empty for none), C(source) (its C(dataindex.json)),
+        C(marker) (the file a restore leaves in the server-dir) and C(marker_text) (what it
+        holds).
     type: dict
     required: true
   rendered:
@@ -95,6 +100,17 @@ _value:
     declare_root_pypi:
       description: Whether the C(root/pypi) index differs from its declared options (or devpi did not answer).
       type: bool
+    restore:
+      description: The server-dir is not initialised and is restored from the export this run (instead of C(initialise)).
+      type: bool
+    restore_missing:
+      description: A restore is asked for, but the export's C(dataindex.json) is not on the host.
+      type: bool
+    restore_refused:
+      description:
+        - A restore is asked for, but the server-dir already holds data that did not come from that
+          export (it has no restore marker with its path). The role refuses before changing anything.
+      type: bool
 """
 
 
@@ -148,7 +164,12 @@ def devpi_plan(
     elif adopt:
         previous = str(layout.get("adopted_venv") or "")
 
-    converge = bool(lines) or not running
+    absent: Sequence[str] = layout.get("absent") or []
+    lines += [f"{path}: present, expected absent" for path in absent if _exists(paths, path)]
+    restore_from, restore_in_place, restore_source = _restore(layout, paths)
+    restore = bool(restore_from) and not initialised
+
+    converge = bool(lines) or not running or restore
     changed_paths = [path for path in expected if _differs(expected[path], paths.get(path))]
     if not running:
         restart = "start"
@@ -178,10 +199,34 @@ def devpi_plan(
         "restart": restart,
         "check_health": check_health,
         "check_password": (
-            root_password_given and initialised and (check_health or not server.get("login", False))
+            root_password_given
+            and (initialised or restore)
+            and (check_health or not server.get("login", False))
         ),
         "declare_root_pypi": check_health or not root_pypi_in_place,
+        "restore": restore,
+        "restore_missing": restore and not restore_source,
+        "restore_refused": bool(restore_from) and initialised and not restore_in_place,
     }
+
+
+def _exists(paths: Mapping[str, Mapping[str, Any]], path: str) -> bool:
+    return bool((paths.get(path) or {}).get("exists"))
+
+
+def _restore(
+    layout: Mapping[str, Any], paths: Mapping[str, Mapping[str, Any]]
+) -> tuple[str, bool, bool]:
+    """The export to restore from (empty: none), whether the server-dir carries the marker of a
+    restore from it, and whether the export's dataindex.json is on the host."""
+    restore: Mapping[str, Any] = layout.get("restore") or {}
+    source = str(restore.get("from") or "")
+    if not source:
+        return "", False, False
+    marker = paths.get(str(restore.get("marker"))) or {}
+    wanted = hashlib.sha1(str(restore.get("marker_text", source)).encode("utf-8")).hexdigest()
+    in_place = bool(marker.get("exists")) and marker.get("sha1") == wanted
+    return source, in_place, _exists(paths, str(restore.get("source")))
 
 
 def _differs(expected: Mapping[str, Any], actual: Mapping[str, Any] | None) -> bool:

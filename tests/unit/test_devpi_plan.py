@@ -111,6 +111,9 @@ def test_a_host_in_place_has_nothing_to_do() -> None:
         "check_health": False,
         "check_password": False,
         "declare_root_pypi": False,
+        "restore": False,
+        "restore_missing": False,
+        "restore_refused": False,
     }
 
 
@@ -216,6 +219,83 @@ def test_root_pypi_is_declared_when_it_differs_or_devpi_did_not_answer() -> None
     assert result["declare_root_pypi"] and not result["converge"]
     silent = plan(probed(server={"answers": False, "indexes": {}}))
     assert silent["check_health"] and silent["declare_root_pypi"] and silent["restart"] == "none"
+
+
+BACKUP_TIMER = "/etc/systemd/system/devpi-backup.timer"
+EXPORT = "/srv/restore/devpi-export-20261201T031700Z"
+RESTORE = {
+    "from": EXPORT,
+    "source": f"{EXPORT}/dataindex.json",
+    "marker": f"{BASE}/server-dir/.mcquack-restored-from",
+    "marker_text": EXPORT,
+}
+
+
+def test_a_file_that_must_be_absent_is_drift_until_it_is_gone() -> None:
+    layout = {**LAYOUT, "absent": [BACKUP_TIMER]}
+    timer = {"exists": True, "type": "file", "mode": "0644", "owner": "root", "sha1": "t"}
+    result = devpi_plan(probed(paths={BACKUP_TIMER: timer}), layout, RENDERED)
+    assert result["converge"] and result["drift"] == [f"{BACKUP_TIMER}: present, expected absent"]
+    # Removing it restarts nothing, and once it is gone the run is a no-op again.
+    assert result["restart"] == "none"
+    assert not devpi_plan(probed(paths={BACKUP_TIMER: None}), layout, RENDERED)["converge"]
+
+
+def test_a_file_declared_with_restart_none_restarts_nothing() -> None:
+    layout = {**LAYOUT, "files": [*LAYOUT["files"],
+                                  {"path": BACKUP_TIMER, "owner": "root", "mode": "0644", "restart": "none"}]}  # fmt: skip
+    result = devpi_plan(
+        probed(paths={BACKUP_TIMER: None}), layout, {**RENDERED, BACKUP_TIMER: "[Timer]\n"}
+    )
+    assert result["converge"] and result["restart"] == "none"
+
+
+def fresh(*present: str) -> dict[str, Any]:
+    paths = {
+        path: {"exists": True, "type": "file", "mode": "0644", "owner": "root", "sha1": "x"}
+        for path in present
+    }
+    return {"paths": paths, "service": {"active": False, "enabled": False},
+            "server": {"answers": False, "seconds": 0.0, "error": "refused"}}  # fmt: skip
+
+
+def test_a_restore_replaces_the_init_and_rotates_the_root_password() -> None:
+    result = devpi_plan(fresh(RESTORE["source"]), {**LAYOUT, "restore": RESTORE}, RENDERED, True)
+    assert result["initialise"] and result["restore"]
+    assert not result["restore_missing"] and not result["restore_refused"]
+    # The root password is the exported one: check it, and set devpi_root_password if it differs.
+    assert result["check_password"]
+
+
+def test_a_restore_from_an_export_that_is_not_there_is_refused() -> None:
+    result = devpi_plan(fresh(), {**LAYOUT, "restore": RESTORE}, RENDERED, True)
+    assert result["restore"] and result["restore_missing"]
+
+
+def test_a_restore_onto_a_server_dir_with_data_is_refused() -> None:
+    result = devpi_plan(probed(), {**LAYOUT, "restore": RESTORE}, RENDERED, True)
+    assert result["restore_refused"] and not result["restore"]
+
+
+def test_the_restored_server_dir_is_recognised_by_its_marker() -> None:
+    marker = {"exists": True, "type": "file", "mode": "0600", "owner": "devpi",
+              "sha1": hashlib.sha1(EXPORT.encode()).hexdigest()}  # fmt: skip
+    layout = {**LAYOUT, "restore": RESTORE}
+    result = devpi_plan(probed(paths={RESTORE["marker"]: marker}), layout, RENDERED, True)
+    assert not result["restore_refused"] and not result["restore"] and not result["converge"]
+    # A marker of another export is someone else's data.
+    other = {**marker, "sha1": hashlib.sha1(b"/srv/other").hexdigest()}
+    assert devpi_plan(probed(paths={RESTORE["marker"]: other}), layout, RENDERED, True)[
+        "restore_refused"
+    ]
+
+
+def test_a_restore_is_planned_even_when_all_else_is_in_place() -> None:
+    result = devpi_plan(
+        probed(paths={SERVERVERSION: None, RESTORE["source"]: {"exists": True, "type": "file"}}),
+        {**LAYOUT, "restore": RESTORE}, RENDERED, True,
+    )  # fmt: skip
+    assert result["converge"] and result["restore"] and result["restart"] == "runtime"
 
 
 def test_is_registered_as_a_filter() -> None:
