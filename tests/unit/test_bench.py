@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from ansible_collections.mcquack.devpi.tests.unit.plugins.modules.devpi_testserver import (
+    DevpiServer,
+    devpi,  # noqa: F401 - the session's real devpi-server, a fixture
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -152,3 +157,40 @@ def test_the_report_renders_from_its_template(bench: ModuleType) -> None:
 def test_the_report_renders_with_nothing_measured(bench: ModuleType) -> None:
     text = bench.render_docs(bench.Results(), META)
     assert "(no-op converge not measured in this run)" in text
+
+
+def test_the_backup_data_set_is_made_through_devpi_s_api(
+    bench: ModuleType,
+    devpi: DevpiServer,  # noqa: F811 - the fixture imported above
+) -> None:
+    seeded = subprocess.run(
+        [sys.executable, "-c", bench.BACKUP_SEED, devpi.url, devpi.root_password, "3", "2"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert seeded.returncode == 0, seeded.stderr
+    assert seeded.stdout.strip() == "3"
+    assert devpi.user("bench") is not None
+    index = devpi.index("bench/dev")
+    assert index is not None and index["bases"] == ["root/pypi"]
+    status, listing = devpi.request("GET", "/bench/dev")
+    assert status == 200
+    assert sorted(listing["result"]["projects"]) == ["benchpkg000", "benchpkg001", "benchpkg002"]
+    status, project = devpi.request("GET", "/bench/dev/benchpkg001")
+    links = project["result"]["1.0"]["+links"]
+    assert [link["href"].rsplit("/", 1)[-1] for link in links] == [
+        "benchpkg001-1.0-py3-none-any.whl"
+    ]
+    # Each wheel carries KiB of random data: it does not compress away in an export.
+    assert links[0]["hash_spec"].startswith("sha256=")
+
+
+def test_timed_runs_a_command_and_prints_its_seconds(bench: ModuleType) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", bench.TIMED, sys.executable, "-c", "import time; time.sleep(0.2)"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    assert 0.2 <= float(out) < 5
+    failed = subprocess.run(
+        [sys.executable, "-c", bench.TIMED, "false"], capture_output=True, timeout=30, check=False
+    )
+    assert failed.returncode != 0

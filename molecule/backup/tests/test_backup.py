@@ -209,6 +209,41 @@ def test_n_plus_two_runs_keep_the_newest_n(host: Any, seeded: dict[str, Any]) ->
         assert f"devpi-backup: removed {old} (keeping {KEEP})" in journal
 
 
+def test_a_version_switch_backs_up_first_with_the_old_version_and_a_no_op_does_not(
+    host: Any, seeded: dict[str, Any], converge: Any
+) -> None:
+    def export_version(export: str) -> str:
+        return str(json.loads(host.check_output(f"cat {export}/dataindex.json"))["devpi_server"])
+
+    def active_version() -> str:
+        return str(
+            host.check_output(
+                f"{BASE}/venv/bin/python -c 'import devpi_server; print(devpi_server.__version__)'"
+            )
+        ).strip()
+
+    defaults = active_version()
+    # The upgrade scenario's older pins: a switch away from the defaults and back again, both
+    # with a server-dir that has data.
+    older = {"devpi_server_version": "6.19.3", "devpi_web_version": "5.1.0"}
+    for pins, before_version in ((older, defaults), ({}, "6.19.3")):
+        before = set(exports(host))
+        run = converge(pins)
+        assert run.returncode == 0, run.tail()
+        new = sorted(set(exports(host)) - before)
+        assert len(new) == 1, (new, run.tail())
+        said = " ".join(run.output.split())
+        assert f"New backup: {new[0]}" in said, run.tail()
+        # Taken before the switch: written by the version that was active until then.
+        assert export_version(new[0]) == before_version
+        print(f"switch from {before_version}: {run.seconds:.1f} s with its backup {new[0]}")
+    assert active_version() == defaults
+    kept = exports(host)
+    again = converge()
+    assert again.returncode == 0 and again.recap["changed"] == 0, again.tail()
+    assert exports(host) == kept
+
+
 def test_the_backup_entry_point_runs_the_job_and_names_the_export(
     host: Any, seeded: dict[str, Any], entry_point: Any
 ) -> None:
