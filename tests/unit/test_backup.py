@@ -50,13 +50,15 @@ def test_the_backup_agent_is_a_calendar_job_with_its_own_log(tmp_path: Path) -> 
     assert job["ProgramArguments"] == ["/Users/eblume/devpi/devpi-backup"]
     assert job["StartCalendarInterval"] == {"Hour": 3, "Minute": 17}
     for key in ("Hour", "Minute"):
-        assert type(job["StartCalendarInterval"][key]) is int
+        value = job["StartCalendarInterval"][key]
+        assert isinstance(value, int) and not isinstance(value, bool)
     assert job["StandardOutPath"] == job["StandardErrorPath"]
     assert job["StandardErrorPath"] == "/Users/eblume/Library/Logs/mcquack.devpi.backup.log"
     assert job["WorkingDirectory"] == "/Users/eblume/devpi"
     # Not a daemon: launchd starts it at the time, not at load, and does not restart it.
     assert "KeepAlive" not in job and "RunAtLoad" not in job
-    assert type(job["Nice"]) is int and job["LowPriorityIO"] is True
+    assert isinstance(job["Nice"], int) and not isinstance(job["Nice"], bool)
+    assert job["LowPriorityIO"] is True
     assert job["EnvironmentVariables"]["LANG"].endswith("UTF-8")
 
 
@@ -194,7 +196,7 @@ def test_each_run_keeps_a_checked_export_and_prunes_beyond_keep(
 ) -> None:
     path, backups = script(tmp_path, server_dir, devpi_backup_keep=2)
     made = []
-    for _ in range(3):
+    for _run in range(3):
         result = run(path)
         assert result.returncode == 0, result.stdout + result.stderr
         wrote = re.search(
@@ -305,7 +307,7 @@ class LaunchdWorld:
     def clean(self) -> None:
         if self.launchctl("print", self.target).returncode == 0:
             self.launchctl("bootout", self.target)
-            for _ in range(100):
+            for _poll in range(100):
                 if self.launchctl("print", self.target).returncode == 113:
                     break
                 time.sleep(0.1)

@@ -13,12 +13,11 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from ansible_collections.mcquack.devpi.tests.unit.plugins.modules.devpi_testserver import (
-    DevpiServer,
-    devpi,  # noqa: F401 - the session's real devpi-server, a fixture
-)
+from ansible_collections.mcquack.devpi.tests.unit.plugins.modules import devpi_testserver
 
 ROOT = Path(__file__).resolve().parents[2]
+# The session's real devpi-server (a fixture), as the module tests get it from their conftest.
+devpi = devpi_testserver.devpi
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +160,7 @@ def test_the_report_renders_with_nothing_measured(bench: ModuleType) -> None:
 
 def test_the_backup_data_set_is_made_through_devpi_s_api(
     bench: ModuleType,
-    devpi: DevpiServer,  # noqa: F811 - the fixture imported above
+    devpi: devpi_testserver.DevpiServer,  # pylint: disable=redefined-outer-name
 ) -> None:
     seeded = subprocess.run(
         [sys.executable, "-c", bench.BACKUP_SEED, devpi.url, devpi.root_password, "3", "2"],

@@ -196,7 +196,7 @@ def test_a_backup_through_systemd_writes_a_checked_export(
 
 def test_n_plus_two_runs_keep_the_newest_n(host: Any, seeded: dict[str, Any]) -> None:
     made = exports(host)
-    for _ in range(KEEP + 1):
+    for _run in range(KEEP + 1):
         time.sleep(1)  # a new second, a new name
         result, seconds = backup(host)
         assert result.rc == 0
@@ -279,7 +279,7 @@ def test_a_backup_while_clients_upload_and_fill_the_mirror_passes_its_check(
         result, seconds = backup(host)
     finally:
         host.check_output("touch /var/tmp/loop-stop")
-    for _ in range(60):
+    for _second in range(60):
         if host.file("/var/tmp/loop.json").exists:
             break
         time.sleep(1)
@@ -305,7 +305,7 @@ def test_a_backup_that_cannot_write_fails_and_keeps_the_good_exports(
     digests = host.check_output(f"sha256sum {' '.join(e + '/dataindex.json' for e in good)}")
     host.check_output(f"chmod 0555 {BACKUPS}")
     try:
-        result, _ = backup(host)
+        result, _seconds = backup(host)
         assert result.rc != 0
         assert host.run("systemctl is-failed --quiet devpi-backup.service").rc == 0
         journal = host.check_output("journalctl -u devpi-backup.service --no-pager -o cat -n 20")
