@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 DOCUMENTATION = r"""
@@ -24,6 +24,11 @@ options:
     description: The C(paths) result of M(mcquack.devpi.devpi_probe).
     type: dict
     required: true
+  redacted:
+    description: Paths whose differing C(sha1) is reported without the values (a secret's file).
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
@@ -41,9 +46,12 @@ _value:
 
 
 def drift(
-    expected: Mapping[str, Mapping[str, Any]], probed: Mapping[str, Mapping[str, Any]]
+    expected: Mapping[str, Mapping[str, Any]],
+    probed: Mapping[str, Mapping[str, Any]],
+    redacted: Collection[str] = (),
 ) -> list[str]:
-    """Differences between expected and probed path attributes, in the order expected lists them."""
+    """Differences between expected and probed path attributes, in the order expected lists them.
+    For the paths in redacted (a secret's file) a differing sha1 is named without its values."""
     lines: list[str] = []
     for path, attributes in expected.items():
         actual = probed.get(path) or {"exists": False}
@@ -52,7 +60,9 @@ def drift(
             continue
         for key, want in attributes.items():
             have = actual.get(key)
-            if have != want:
+            if have != want and key == "sha1" and path in redacted:
+                lines.append(f"{path}: content differs from the one declared")
+            elif have != want:
                 lines.append(f"{path}: {key} is {have}, expected {want}")
     return lines
 

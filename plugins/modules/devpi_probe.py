@@ -79,6 +79,39 @@ options:
         (re)start. C(0) asks once. The login check, if asked for, follows the first answer.
     type: int
     default: 0
+  replica_status:
+    description:
+      - Once devpi-server at O(url) answered, also read its C(/+status) and report, for a replica,
+        RV(server.replica) - in particular how long ago it last heard from its primary (a healthy
+        replica hears at least every 30 s; a replica the primary refuses never does).
+    type: bool
+    default: false
+  nodeinfo:
+    description:
+      - A server-dir's C(.nodeinfo) (JSON that devpi-server writes), whose C(role) to report as
+        RV(node), for example C(replica) on a server-dir initialised or run as a replica.
+    type: path
+  primary_url:
+    description:
+      - The root URL of this replica's primary. When given, once devpi-server at O(url) answered,
+        the probe reads the primary's C(serial) from its C(/+status) and then asks O(url)'s
+        C(/+status) every 0.2 s, for up to O(sync_wait) seconds, until the replica has had an
+        answer from its primary (its C(primary-serial) is set) and its own C(serial) has reached
+        the primary's. See RV(sync).
+    type: str
+  sync_wait:
+    description: Seconds to wait for the replica to reach the primary's serial (with O(primary_url)).
+    type: int
+    default: 120
+  log_unit:
+    description:
+      - "With O(primary_url), a systemd unit whose journal since the probe started is searched for
+        devpi's C(403 Forbidden: failed fetching) (the primary refused the replica: their
+        secrets differ), so the wait ends at once with RV(sync.refused) instead of running out."
+    type: str
+  log_path:
+    description: Like O(log_unit), for a log file (launchd); only what is written after the probe started is searched.
+    type: path
 seealso:
   - module: mcquack.devpi.devpi_index
   - plugin: mcquack.devpi.devpi_plan
@@ -196,8 +229,80 @@ server:
       description: Why the indexes could not be read or compared.
       type: str
       returned: when reading or comparing O(indexes) failed
+    replica:
+      description: What C(/+status) says about this replica (empty for a primary or standalone).
+      type: dict
+      returned: when O(replica_status) is true and devpi-server answered
+      sample: {"serial": 12, "primary_serial": 12, "heard_from_primary_s": 4.2}
+      contains:
+        serial:
+          description: The replica's serial.
+          type: int
+        primary_serial:
+          description: The primary's serial as the replica last heard it (null before its first answer).
+          type: int
+        heard_from_primary_s:
+          description: Seconds since the primary last answered the replica (null when it never has).
+          type: float
+node:
+  description: What the server-dir's C(.nodeinfo) says.
+  type: dict
+  returned: when O(nodeinfo) is given
+  sample: {"exists": true, "role": "replica"}
+  contains:
+    exists:
+      description: Whether the file exists.
+      type: bool
+      returned: always
+    role:
+      description: C(standalone), C(primary), C(replica) (or C(master), the old name of primary).
+      type: str
+      returned: when the file exists and holds a role
+    error:
+      description: Why the file could not be read.
+      type: str
+      returned: when reading it failed
+sync:
+  description: How the replica at O(url) compares with its primary.
+  type: dict
+  returned: when O(primary_url) is given and devpi-server at O(url) answered
+  sample: {"in_sync": true, "serial": 12, "primary_serial": 12, "seconds": 0.4, "refused": false}
+  contains:
+    in_sync:
+      description: The replica heard from its primary and its serial reached the primary's within O(sync_wait).
+      type: bool
+      returned: always
+    serial:
+      description: The replica's serial at the end (C(-1) before its first change).
+      type: int
+      returned: when the replica answered C(/+status)
+    primary_serial:
+      description: The primary's serial, read once at the start.
+      type: int
+      returned: when the primary answered C(/+status)
+    seconds:
+      description: How long the wait took.
+      type: float
+      returned: always
+    refused:
+      description: devpi's log shows the primary refusing the replica (HTTP 403, the secrets differ).
+      type: bool
+      returned: always
+    refusal:
+      description: The log line that shows it.
+      type: str
+      returned: when RV(sync.refused)
+    replica_in_sync_at:
+      description: The replica's own C(replica-in-sync-at) (a UNIX time, or null).
+      type: float
+      returned: when the replica answered C(/+status)
+    error:
+      description: Why the replica or the primary could not be asked.
+      type: str
+      returned: when a C(/+status) request failed
 """
 
+import json  # noqa: E402
 import os  # noqa: E402
 import pwd  # noqa: E402
 import stat  # noqa: E402
@@ -287,9 +392,11 @@ def probe_server(
     indexes: dict[str, dict[str, Any]] | None = None,
     validate_certs: bool = True,
     ca_path: str | None = None,
+    replica_status: bool = False,
 ) -> dict[str, Any]:
     """Whether devpi-server answers /+api at url (asking every 0.1 s for up to wait seconds),
-    given a password whether it logs in, and how the given indexes differ from their options."""
+    given a password whether it logs in, how the given indexes differ from their options, and
+    (replica_status) what its /+status says about its replication."""
     client = DevpiClient(url, timeout=timeout, validate_certs=validate_certs, ca_path=ca_path)
     started = time.monotonic()
     while True:
@@ -311,6 +418,132 @@ def probe_server(
             result["indexes"] = probe_indexes(client, indexes)
         except DevpiError as e:
             result["indexes_error"] = str(e)
+    if replica_status:
+        try:
+            result["replica"] = replica_summary(_status(client), time.time())
+        except (DevpiError, KeyError, TypeError, ValueError) as e:
+            result["replica"] = {"error": str(e)}
+    return result
+
+
+def replica_summary(status: dict[str, Any], now: float) -> dict[str, Any]:
+    """A replica's serial, its primary's as it last heard it, and how long ago that was."""
+    if str(status.get("role", "")).upper() != "REPLICA":
+        return {}
+    heard = status.get("update-from-primary-at")
+    return {
+        "serial": int(status["serial"]),
+        "primary_serial": status.get("primary-serial"),
+        "heard_from_primary_s": None if heard is None else round(now - float(heard), 2),
+    }
+
+
+def probe_nodeinfo(path: str) -> dict[str, Any]:
+    """The role a server-dir's .nodeinfo records."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            info = json.load(f)
+    except FileNotFoundError:
+        return {"exists": False}
+    except (OSError, ValueError) as e:
+        return {"exists": True, "error": str(e)}
+    result: dict[str, Any] = {"exists": True}
+    if isinstance(info, dict) and isinstance(info.get("role"), str):
+        result["role"] = info["role"]
+    return result
+
+
+# What devpi-server's replica thread logs when the primary answers /+changelog with 403: the
+# primary could not verify the replica's signed request, because their secret files differ.
+REFUSAL = "403 Forbidden: failed fetching"
+
+
+class LogWatch:
+    """What a systemd unit's journal or a log file gained since the watch was made."""
+
+    def __init__(self, module: Any, unit: str | None, path: str | None) -> None:
+        self.module, self.unit, self.path = module, unit, path
+        self.since = time.time()
+        self.offset = 0
+        if path:
+            try:
+                self.offset = os.path.getsize(path)
+            except OSError:
+                self.offset = 0
+
+    def refusal(self) -> str | None:
+        """The newest line showing the primary refusing the replica, if any."""
+        text = ""
+        if self.unit:
+            journalctl = self.module.get_bin_path("journalctl")
+            if journalctl is None:
+                return None
+            rc, text, _err = self.module.run_command(
+                [journalctl, "--unit", self.unit, "--since", f"@{int(self.since)}", "--no-pager",
+                 "--output", "cat"]
+            )  # fmt: skip
+            if rc != 0:
+                return None
+        elif self.path:
+            try:
+                with open(self.path, "rb") as f:
+                    f.seek(self.offset)
+                    text = f.read().decode("utf-8", "replace")
+            except OSError:
+                return None
+        lines = [line for line in text.splitlines() if REFUSAL in line]
+        return lines[-1].strip() if lines else None
+
+
+def _status(client: DevpiClient) -> dict[str, Any]:
+    _code, body = client.request("GET", ("+status",))
+    result: dict[str, Any] = body.get("result") or {}
+    return result
+
+
+def probe_sync(
+    replica: DevpiClient,
+    primary: DevpiClient,
+    wait: float,
+    watch: LogWatch | None = None,
+    interval: float = 0.2,
+) -> dict[str, Any]:
+    """Wait until the replica has heard from its primary (its /+status has a primary-serial) and
+    its serial reaches the one the primary has now; end early when its log shows the primary
+    refusing it."""
+    started = time.monotonic()
+    result: dict[str, Any] = {"in_sync": False, "refused": False}
+    next_log_check = started + 1.0
+    primary_serial: int | None = None
+    while True:
+        try:
+            if primary_serial is None:
+                primary_serial = int(_status(primary)["serial"])
+                result["primary_serial"] = primary_serial
+            status = _status(replica)
+            result["serial"] = int(status.get("serial", -1))
+            result["replica_in_sync_at"] = status.get("replica-in-sync-at")
+            result.pop("error", None)
+            # primary-serial is set once this replica process got a changelog answer from its
+            # primary: a replica that already holds the data but is refused never gets one.
+            contacted = status.get("primary-serial") is not None
+            if contacted and result["serial"] >= primary_serial:
+                result["in_sync"] = True
+                break
+        except (DevpiError, KeyError, TypeError, ValueError) as e:
+            where = "the primary" if primary_serial is None else "the replica"
+            result["error"] = f"{where}: {e}"
+        now = time.monotonic()
+        if watch is not None and now >= next_log_check:
+            next_log_check = now + 1.0
+            line = watch.refusal()
+            if line:
+                result.update(refused=True, refusal=line)
+                break
+        if now - started + interval > wait:
+            break
+        time.sleep(interval)
+    result["seconds"] = _since(started)
     return result
 
 
@@ -332,6 +565,12 @@ def main() -> None:
             "ca_path": {"type": "path"},
             "timeout": {"type": "int", "default": 5},
             "wait": {"type": "int", "default": 0},
+            "replica_status": {"type": "bool", "default": False},
+            "nodeinfo": {"type": "path"},
+            "primary_url": {"type": "str"},
+            "sync_wait": {"type": "int", "default": 120},
+            "log_unit": {"type": "str"},
+            "log_path": {"type": "path"},
         },
         mutually_exclusive=[["systemd_unit", "launchd_target"]],
         supports_check_mode=True,
@@ -343,6 +582,11 @@ def main() -> None:
     service = probe_service(module, module.params["systemd_unit"], module.params["launchd_target"])
     if service is not None:
         result["service"] = service
+    if module.params["nodeinfo"] is not None:
+        result["node"] = probe_nodeinfo(module.params["nodeinfo"])
+    watch = None
+    if module.params["primary_url"] is not None:
+        watch = LogWatch(module, module.params["log_unit"], module.params["log_path"])
     if module.params["url"] is not None:
         try:
             result["server"] = probe_server(
@@ -354,9 +598,25 @@ def main() -> None:
                 module.params["indexes"],
                 module.params["validate_certs"],
                 module.params["ca_path"],
+                module.params["replica_status"],
             )
         except DevpiError as e:  # a url that is not http(s)://
             module.fail_json(msg=str(e))
+        if watch is not None and result["server"]["answers"]:
+            connection = {
+                "timeout": module.params["timeout"],
+                "validate_certs": module.params["validate_certs"],
+                "ca_path": module.params["ca_path"],
+            }
+            try:
+                result["sync"] = probe_sync(
+                    DevpiClient(module.params["url"], **connection),
+                    DevpiClient(module.params["primary_url"], **connection),
+                    module.params["sync_wait"],
+                    watch,
+                )
+            except DevpiError as e:  # a primary_url that is not http(s)://
+                module.fail_json(msg=str(e))
     module.exit_json(**result)
 
 

@@ -5,21 +5,28 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import os
 import pwd
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_api import DevpiClient
 from ansible_collections.mcquack.devpi.plugins.modules.devpi_probe import (
+    REFUSAL,
+    LogWatch,
+    probe_nodeinfo,
     probe_path,
     probe_server,
     probe_service,
+    probe_sync,
+    replica_summary,
 )
 from ansible_collections.mcquack.devpi.tests.unit.plugins.modules.devpi_testserver import (
     DevpiServer,
@@ -262,3 +269,141 @@ def test_indexes_are_not_read_from_a_server_that_does_not_answer() -> None:
     )
     assert probed["answers"] is False
     assert "indexes" not in probed
+
+
+# --- Replication: .nodeinfo and the wait for a replica to reach its primary's serial ---------
+
+
+def test_the_nodeinfo_role_is_read(tmp_path: Path) -> None:
+    info = tmp_path / ".nodeinfo"
+    assert probe_nodeinfo(str(info)) == {"exists": False}
+    info.write_text('{"role": "replica", "uuid": "x", "masterurl": "http://primary:3141"}')
+    assert probe_nodeinfo(str(info)) == {"exists": True, "role": "replica"}
+    info.write_text("not json")
+    assert probe_nodeinfo(str(info))["error"]
+
+
+class _Status(http.server.BaseHTTPRequestHandler):
+    """A devpi whose /+status result is the server's `result` (a test sets it)."""
+
+    def do_GET(self) -> None:
+        body = json.dumps({"type": "status", "result": self.server.result}).encode()  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def status_server() -> Iterator[Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]]:
+    """status_server(result): the URL of a server answering /+status with result, and that dict
+    (changed in place by the test)."""
+    servers: list[http.server.HTTPServer] = []
+
+    def start(result: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        server = http.server.HTTPServer(("127.0.0.1", 0), _Status)
+        server.result = result  # type: ignore[attr-defined]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}", result
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_replica_that_heard_from_its_primary_at_its_serial_is_in_sync_at_once(
+    status_server: Any,
+) -> None:
+    primary, _ = status_server({"role": "MASTER", "serial": 7})
+    replica, _ = status_server({"role": "REPLICA", "serial": 7, "primary-serial": 7})
+    synced = probe_sync(DevpiClient(replica), DevpiClient(primary), wait=10)
+    assert synced["in_sync"] is True and synced["refused"] is False
+    assert synced["serial"] == synced["primary_serial"] == 7
+    assert synced["seconds"] < 2
+
+
+def test_a_replica_with_the_data_that_never_heard_from_its_primary_is_not_in_sync(
+    status_server: Any,
+) -> None:
+    """Its serial was reached before this start; refused since, it has no primary-serial."""
+    primary, _ = status_server({"role": "MASTER", "serial": 7})
+    replica, _ = status_server({"role": "REPLICA", "serial": 7, "primary-serial": None})
+    synced = probe_sync(DevpiClient(replica), DevpiClient(primary), wait=1)
+    assert synced["in_sync"] is False
+    assert synced["serial"] == synced["primary_serial"] == 7
+
+
+def test_a_replica_behind_waits_the_whole_wait_and_names_both_serials(
+    devpi: DevpiServer, status_server: Any
+) -> None:
+    primary, _ = status_server({"role": "MASTER", "serial": 10**6})
+    started = time.monotonic()
+    synced = probe_sync(DevpiClient(devpi.url), DevpiClient(primary), wait=1)
+    assert synced["in_sync"] is False and synced["refused"] is False
+    assert synced["primary_serial"] == 10**6 and synced["serial"] < 10**6
+    assert 0.7 <= time.monotonic() - started < 3
+
+
+def test_a_replica_catching_up_is_waited_for(status_server: Any) -> None:
+    primary, _ = status_server({"role": "MASTER", "serial": 9})
+    replica, state = status_server({"role": "REPLICA", "serial": 3, "primary-serial": 9})
+    threading.Timer(0.5, lambda: state.update(serial=9)).start()
+    synced = probe_sync(DevpiClient(replica), DevpiClient(primary), wait=10)
+    assert synced["in_sync"] is True and 0.4 <= synced["seconds"] < 3
+
+
+def test_a_primary_that_does_not_answer_is_named(devpi: DevpiServer) -> None:
+    synced = probe_sync(
+        DevpiClient(devpi.url), DevpiClient(f"http://127.0.0.1:{free_port()}"), wait=1
+    )
+    assert synced["in_sync"] is False
+    assert synced["error"].startswith("the primary: ")
+    assert "primary_serial" not in synced
+
+
+def test_a_refusal_in_the_log_ends_the_wait_at_once(
+    status_server: Any, module: Any, tmp_path: Path
+) -> None:
+    """What devpi logs when the primary answers its changelog with 403 (secrets differ);
+    lines written before the watch began are not counted."""
+    primary, _ = status_server({"role": "MASTER", "serial": 7})
+    replica, _ = status_server({"role": "REPLICA", "serial": 7, "primary-serial": None})
+    log = tmp_path / "devpi.err.log"
+    log.write_text(f"ERROR [REP] {REFUSAL} http://old/+changelog/1-\n")
+    watch = LogWatch(module, None, str(log))
+    assert watch.refusal() is None
+    line = f"2026-12-02 03:14:42,730 ERROR [REP] {REFUSAL} {primary}/+changelog/8-?initial_fetch"
+    with log.open("a") as f:
+        f.write(line + "\n")
+    started = time.monotonic()
+    synced = probe_sync(DevpiClient(replica), DevpiClient(primary), wait=60, watch=watch)
+    assert synced["refused"] is True and synced["in_sync"] is False
+    assert synced["refusal"] == line
+    assert time.monotonic() - started < 5
+
+
+def test_a_replica_summary_says_how_long_ago_the_primary_answered() -> None:
+    status = {
+        "role": "REPLICA",
+        "serial": 12,
+        "primary-serial": 12,
+        "update-from-primary-at": 1000.0,
+    }
+    assert replica_summary(status, 1004.25) == {
+        "serial": 12,
+        "primary_serial": 12,
+        "heard_from_primary_s": 4.25,
+    }
+    never = {"role": "REPLICA", "serial": 3, "primary-serial": None, "update-from-primary-at": None}
+    assert replica_summary(never, 1000.0)["heard_from_primary_s"] is None
+    assert replica_summary({"role": "MASTER", "serial": 12}, 1000.0) == {}
+
+
+def test_the_replica_status_of_a_standalone_server_is_empty(devpi: DevpiServer) -> None:
+    probed = probe_server(devpi.url, "root", None, 5, replica_status=True)
+    assert probed["answers"] is True and probed["replica"] == {}
