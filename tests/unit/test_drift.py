@@ -51,3 +51,14 @@ def test_each_difference_is_one_readable_line() -> None:
 
 def test_is_registered_as_a_filter() -> None:
     assert FilterModule().filters()["drift"] is drift
+
+
+def test_a_redacted_path_names_a_differing_sha1_without_the_values() -> None:
+    probed = {
+        "/srv/app/secret": {"exists": True, "type": "file", "mode": "0600", "sha1": "have-sha1"}
+    }
+    expected = {"/srv/app/secret": {"mode": "0600", "sha1": "want-sha1"}}
+    assert drift(expected, probed, redacted=["/srv/app/secret"]) == [
+        "/srv/app/secret: content differs from the one declared"
+    ]
+    assert drift(expected, probed) == ["/srv/app/secret: sha1 is have-sha1, expected want-sha1"]
