@@ -34,7 +34,8 @@ options:
   layout:
     description:
       - C(paths), the expected attributes per path (as for P(mcquack.devpi.drift#filter)), each
-        with an optional C(restart) (C(runtime) or C(definition)) that a change of it needs;
+        with an optional C(restart) (C(runtime) or C(definition)) that a change of it needs and
+        an optional C(redact) (a secret's file, whose differing C(sha1) is named without values);
         C(files), the rendered files as a list of C(path), C(owner), C(mode), C(restart);
         C(venv_dir), C(target_venv), C(marker), C(server_version), C(adopted_venv) and
         C(root_pypi) (the index name the probe compared).
@@ -53,6 +54,15 @@ options:
     description: Whether the run has a root password to check and to log in with.
     type: bool
     default: false
+  role:
+    description:
+      - The replication role declared for this host (C(devpi_role)). A C(replica) takes its users,
+        indexes, root password and C(root/pypi) from its primary, so the plan checks none of them;
+        a server-dir whose C(.nodeinfo) (the probe's C(node)) says C(replica) is promoted under
+        C(primary).
+    type: str
+    default: standalone
+    choices: [standalone, primary, replica]
 """
 
 EXAMPLES = r"""
@@ -111,6 +121,24 @@ _value:
         - A restore is asked for, but the server-dir already holds data that did not come from that
           export (it has no restore marker with its path). The role refuses before changing anything.
       type: bool
+    promote:
+      description:
+        - The server-dir was a replica's and the host is declared C(primary). The role stops
+          devpi, runs C(devpi-fsck) on the server-dir and starts it as primary (C(restart) is C(start)).
+      type: bool
+    role_conflict:
+      description:
+        - The host is declared C(replica) but its server-dir was initialised or run as another role
+          (devpi-server refuses to run it as a replica), or declared C(standalone) while its
+          server-dir is a replica's (devpi-server would go on running it as a replica). The role
+          refuses before changing anything.
+      type: bool
+    node_role:
+      description: The role the server-dir's C(.nodeinfo) records (empty when there is none).
+      type: str
+    check_sync:
+      description: A replica whose health is checked also waits until it has reached its primary's serial.
+      type: bool
 """
 
 
@@ -122,7 +150,7 @@ def expected_paths(
     expected: dict[str, dict[str, Any]] = {}
     restart_for: dict[str, str] = {}
     for path, attributes in layout["paths"].items():
-        expected[path] = {k: v for k, v in attributes.items() if k != "restart"}
+        expected[path] = {k: v for k, v in attributes.items() if k not in ("restart", "redact")}
         if "restart" in attributes:
             restart_for[path] = attributes["restart"]
     files: Sequence[Mapping[str, Any]] = layout.get("files") or []
@@ -143,10 +171,12 @@ def devpi_plan(
     layout: Mapping[str, Any],
     rendered: Mapping[str, str],
     root_password_given: bool = False,
+    role: str = "standalone",
 ) -> dict[str, Any]:
     paths: Mapping[str, Mapping[str, Any]] = probed.get("paths") or {}
     expected, restart_for = expected_paths(layout, rendered)
-    lines = drift(expected, paths)
+    redacted = [path for path, attributes in layout["paths"].items() if attributes.get("redact")]
+    lines = drift(expected, paths, redacted)
     service = probed.get("service") or {}
     running = bool(service) and all(service.values())
     server = probed.get("server") or {}
@@ -169,9 +199,17 @@ def devpi_plan(
     restore_from, restore_in_place, restore_source = _restore(layout, paths)
     restore = bool(restore_from) and not initialised
 
-    converge = bool(lines) or not running or restore
+    node_role = str((probed.get("node") or {}).get("role") or "")
+    replica = role == "replica"
+    promote = initialised and node_role == "replica" and role == "primary"
+    role_conflict = initialised and (
+        (replica and node_role not in ("", "replica"))
+        or (role == "standalone" and node_role == "replica")
+    )
+
+    converge = bool(lines) or not running or restore or promote
     changed_paths = [path for path in expected if _differs(expected[path], paths.get(path))]
-    if not running:
+    if not running or promote:
         restart = "start"
     elif any(restart_for.get(path) == "definition" for path in changed_paths):
         restart = "definition"
@@ -200,13 +238,18 @@ def devpi_plan(
         "check_health": check_health,
         "check_password": (
             root_password_given
+            and not replica
             and (initialised or restore)
             and (check_health or not server.get("login", False))
         ),
-        "declare_root_pypi": check_health or not root_pypi_in_place,
+        "declare_root_pypi": not replica and (check_health or not root_pypi_in_place),
         "restore": restore,
         "restore_missing": restore and not restore_source,
         "restore_refused": bool(restore_from) and initialised and not restore_in_place,
+        "promote": promote,
+        "role_conflict": role_conflict,
+        "node_role": node_role,
+        "check_sync": replica and check_health,
     }
 
 

@@ -114,6 +114,10 @@ def test_a_host_in_place_has_nothing_to_do() -> None:
         "restore": False,
         "restore_missing": False,
         "restore_refused": False,
+        "promote": False,
+        "role_conflict": False,
+        "node_role": "",
+        "check_sync": False,
     }
 
 
@@ -300,3 +304,75 @@ def test_a_restore_is_planned_even_when_all_else_is_in_place() -> None:
 
 def test_is_registered_as_a_filter() -> None:
     assert FilterModule().filters()["devpi_plan"] is devpi_plan
+
+
+# --- Replication (devpi_role) ----------------------------------------------------------------
+
+
+def replica_state(**changes: Any) -> dict[str, Any]:
+    """A replica in place: its probe sends no password and compares no index."""
+    state = probed(**changes)
+    state["server"] = {"answers": True, "seconds": 0.01}
+    state.setdefault("node", {"exists": True, "role": "replica"})
+    return state
+
+
+def test_a_replica_in_place_is_a_no_op_without_password_or_mirror_checks() -> None:
+    result = devpi_plan(replica_state(), LAYOUT, RENDERED, root_password_given=True, role="replica")
+    assert not result["converge"] and not result["check_health"]
+    # Its users, root password and root/pypi are the primary's: replicated, not declared here.
+    assert not result["check_password"] and not result["declare_root_pypi"]
+    assert not result["check_sync"] and not result["promote"] and not result["role_conflict"]
+
+
+def test_a_replica_that_restarts_waits_for_sync() -> None:
+    state = replica_state(paths={CONFIG: {**IN_PLACE["paths"][CONFIG], "sha1": "other"}})
+    result = devpi_plan(state, LAYOUT, RENDERED, role="replica")
+    assert result["restart"] == "runtime" and result["check_sync"]
+    assert not result["declare_root_pypi"]
+
+
+def test_a_fresh_replica_is_initialised_and_waits_for_sync() -> None:
+    fresh = {"paths": {}, "service": {"active": False, "enabled": False}, "node": {"exists": False},
+             "server": {"answers": False, "seconds": 0.0, "error": "refused"}}  # fmt: skip
+    result = devpi_plan(fresh, LAYOUT, RENDERED, role="replica")
+    assert result["initialise"] and result["restart"] == "start" and result["check_sync"]
+    assert not result["role_conflict"] and not result["check_password"]
+
+
+def test_a_former_replica_declared_primary_is_promoted_with_a_fresh_start() -> None:
+    result = devpi_plan(replica_state(), LAYOUT, RENDERED, root_password_given=True, role="primary")
+    assert result["promote"] and result["converge"] and result["restart"] == "start"
+    assert not result["initialise"] and not result["check_sync"]
+    assert result["check_health"] and result["declare_root_pypi"]
+
+
+@pytest.mark.parametrize(
+    ("role", "node_role"),
+    [("replica", "primary"), ("replica", "standalone"), ("standalone", "replica")],
+)
+def test_a_role_devpi_would_refuse_on_this_server_dir_is_a_conflict(
+    role: str, node_role: str
+) -> None:
+    state = replica_state()
+    state["node"] = {"exists": True, "role": node_role}
+    result = devpi_plan(state, LAYOUT, RENDERED, role=role)
+    assert result["role_conflict"] and not result["promote"]
+    assert result["node_role"] == node_role
+
+
+def test_a_standalone_server_dir_may_become_a_primary_with_a_restart() -> None:
+    state = probed(paths={CONFIG: {**IN_PLACE["paths"][CONFIG], "sha1": "other"}})
+    state["node"] = {"exists": True, "role": "standalone"}
+    result = devpi_plan(state, LAYOUT, RENDERED, role="primary")
+    assert not result["role_conflict"] and not result["promote"]
+    assert result["restart"] == "runtime"
+
+
+def test_a_given_secret_that_differs_is_named_without_its_hashes() -> None:
+    layout = copy.deepcopy(LAYOUT)
+    layout["paths"][SECRET] = {**layout["paths"][SECRET], "sha1": "wanted-sha1", "redact": True}
+    result = devpi_plan(replica_state(), layout, RENDERED, role="replica")
+    assert result["drift"] == [f"{SECRET}: content differs from the one declared"]
+    assert result["restart"] == "runtime" and result["check_sync"]
+    assert "wanted-sha1" not in str(result)

@@ -113,3 +113,30 @@ def test_systemd_unit_runs_unprivileged_and_hardened(tmp_path: Path) -> None:
     assert 'Environment="REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt"' in service
     assert 'Environment="ODD=say \\"hi\\" 100%%"' in service
     assert "WantedBy=multi-user.target" in lines
+
+
+def test_replication_changes_the_config_file_only(tmp_path: Path) -> None:
+    """devpi_role goes into devpi-server.yml (devpi-server's own role and primary-url keys); the
+    plist and the unit (both rendered every time) stay as a standalone host's, so a role change
+    never reloads them."""
+    common = {"devpi_service_manager": "launchd", "devpi_base_dir": "/Users/eblume/devpi"}
+    for name in ("standalone", "replica", "primary"):
+        (tmp_path / name).mkdir()
+    standalone = render(tmp_path / "standalone", **common)
+    replica = render(
+        tmp_path / "replica",
+        **common,
+        devpi_role="replica",
+        devpi_primary_url="http://devpi-primary.example.org:3141",
+    )
+    primary = render(tmp_path / "primary", **common, devpi_role="primary")
+    for name in ("devpi.plist", "devpi.service"):
+        assert (replica / name).read_bytes() == (standalone / name).read_bytes(), name
+        assert (primary / name).read_bytes() == (standalone / name).read_bytes(), name
+    config = yaml.safe_load((replica / "devpi-server.yml").read_text())["devpi-server"]
+    assert config["role"] == "replica"
+    assert config["primary-url"] == "http://devpi-primary.example.org:3141"
+    config = yaml.safe_load((primary / "devpi-server.yml").read_text())["devpi-server"]
+    assert config["role"] == "primary" and "primary-url" not in config
+    config = yaml.safe_load((standalone / "devpi-server.yml").read_text())["devpi-server"]
+    assert "role" not in config and "primary-url" not in config

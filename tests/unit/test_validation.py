@@ -73,9 +73,46 @@ def test_every_failing_check_is_named_in_one_run() -> None:
             {"devpi_root_pypi": {"mirror_cache_expiry": "an hour"}},
             "mirror_cache_expiry",
         ),
+        # Replication
+        (
+            {"devpi_role": "mirror"},
+            "devpi_role must be one of: standalone, primary, replica, got: mirror",
+        ),
+        (
+            {"devpi_role": "replica", "devpi_shared_secret": "s" * 44},
+            "devpi_primary_url must be set when devpi_role is replica",
+        ),
+        (
+            {"devpi_primary_url": "devpi-primary:3141"},
+            "devpi_primary_url must start with http:// or https:// and name a host, got 'devpi-primary:3141'",
+        ),
+        (
+            {"devpi_role": "replica", "devpi_primary_url": "http://devpi-primary:3141"},
+            "A replica needs its primary's secret: set devpi_primary_host",
+        ),
+        (
+            {"devpi_primary_host": "not-in-the-inventory"},
+            "devpi_primary_host must be a host of this inventory, got 'not-in-the-inventory'",
+        ),
+        (
+            {"devpi_shared_secret": "too-short"},
+            "devpi_shared_secret must be one line of at least 32 characters",
+        ),
+        ({"devpi_replica_sync_timeout": 0}, "devpi_replica_sync_timeout must be at least 1 second"),
     ],
 )
 def test_a_bad_value_is_refused_by_name(role_vars: dict[str, Any], message: str) -> None:
     result = check(**role_vars)
     assert result.returncode != 0
     assert message in " ".join(result.stdout.split()), result.stdout
+
+
+def test_a_replica_with_its_primary_and_a_secret_passes() -> None:
+    result = check(
+        devpi_role="replica",
+        devpi_primary_url="https://devpi-primary.example.org",
+        devpi_primary_host="localhost",
+        # Declared for every host: a replica skips them, so no root password is needed.
+        devpi_users=[{"name": "eblume", "password": "pw"}],
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
