@@ -27,7 +27,7 @@ TESTHOST_VARS = Path(__file__).resolve().parent / "resources" / "vars" / "testho
 # Builds a tiny pure-Python wheel in memory and uploads it the way twine does (multipart
 # POST with :action=file_upload), logged in with X-Devpi-Auth as devpi-client sends it.
 _UPLOAD = r"""
-import base64, hashlib, io, json, sys, urllib.request, zipfile
+import base64, hashlib, io, json, sys, time, urllib.request, zipfile
 
 api, user, password, index, name, version, summary = sys.argv[1:8]
 dist = f"{name.replace('-', '_')}-{version}.dist-info"
@@ -61,7 +61,8 @@ body += (
 upload = urllib.request.Request(f"{api}/{index}/", body, method="POST")
 upload.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
 upload.add_header("X-Devpi-Auth", auth)
-print(urllib.request.urlopen(upload).status)
+status = urllib.request.urlopen(upload).status
+print(status, time.time())
 """
 
 
@@ -116,9 +117,12 @@ class Devpi:
 
     def upload(
         self, user: str, password: str, index: str, name: str, version: str, summary: str = "test"
-    ) -> None:
+    ) -> float:
+        """Upload a tiny wheel; the host's clock (time.time()) when devpi answered 200."""
         argv = ["python3", "-c", _UPLOAD, self.api, user, password, index, name, version, summary]
-        assert self.host.check_output(shlex.join(argv)).strip() == "200"
+        status, answered = self.host.check_output(shlex.join(argv)).split()
+        assert status == "200"
+        return float(answered)
 
     def pip_install(self, index: str, *requirements: str, venv: str = "/var/tmp/pip-check") -> Any:
         """`pip install` into a new venv through an index, no pip cache and no retries: the
@@ -166,6 +170,15 @@ class Converge:
         return ConvergeRun(proc.returncode, proc.stdout, self.host_name, time.monotonic() - started)
 
 
+# The role's steps after the plan, each one include, that a no-op converge skips as a whole.
+NO_OP_SKIPPED = (
+    "Bring what is not in place into place",
+    "Restart devpi as planned and wait for it, recovering from a start that fails",
+    "Make devpi_root_password the root password",
+    "Make root/pypi the PyPI mirror devpi_root_pypi declares",
+)
+
+
 class ConvergeRun:
     def __init__(self, returncode: int, output: str, host_name: str, seconds: float) -> None:
         self.returncode = returncode
@@ -190,6 +203,16 @@ class ConvergeRun:
 
     def tail(self, lines: int = 60) -> str:
         return "\n".join(self.output.splitlines()[-lines:])
+
+    def assert_no_op(self, *also_skipped: str) -> None:
+        """The fast path: the run succeeded with nothing changed, the probe ran, and each step
+        after the plan (one include each, plus also_skipped) was skipped as a whole."""
+        assert self.returncode == 0, self.tail()
+        assert self.recap["changed"] == 0, self.tail()
+        status = self.status
+        assert status["Read what is in place"] == "ok", self.tail()
+        for include in (*NO_OP_SKIPPED, *also_skipped):
+            assert status[include] == "skipping", include
 
 
 @pytest.fixture(scope="module")
