@@ -153,7 +153,7 @@ def test_uploads_to_the_primary_install_through_the_replica(
         # The test hosts share this machine's clock: the upload's answer on the primary and the
         # version's appearance on the replica are times on one clock.
         uploaded = primary.upload("eblume", EBLUME_PASSWORD, "eblume/dev", "lagpkg", version)
-        for _ in range(int(LAG_LIMIT * 2) + 10):
+        for _attempt in range(int(LAG_LIMIT * 2) + 10):
             text = host.run(f"cat {out}").stdout.strip()
             if text:
                 break

@@ -319,8 +319,8 @@ def status_server() -> Iterator[Callable[[dict[str, Any]], tuple[str, dict[str, 
 def test_a_replica_that_heard_from_its_primary_at_its_serial_is_in_sync_at_once(
     status_server: Any,
 ) -> None:
-    primary, _ = status_server({"role": "MASTER", "serial": 7})
-    replica, _ = status_server({"role": "REPLICA", "serial": 7, "primary-serial": 7})
+    primary, _state = status_server({"role": "MASTER", "serial": 7})
+    replica, _state = status_server({"role": "REPLICA", "serial": 7, "primary-serial": 7})
     synced = probe_sync(DevpiClient(replica), DevpiClient(primary), wait=10)
     assert synced["in_sync"] is True and synced["refused"] is False
     assert synced["serial"] == synced["primary_serial"] == 7
@@ -331,8 +331,8 @@ def test_a_replica_with_the_data_that_never_heard_from_its_primary_is_not_in_syn
     status_server: Any,
 ) -> None:
     """Its serial was reached before this start; refused since, it has no primary-serial."""
-    primary, _ = status_server({"role": "MASTER", "serial": 7})
-    replica, _ = status_server({"role": "REPLICA", "serial": 7, "primary-serial": None})
+    primary, _state = status_server({"role": "MASTER", "serial": 7})
+    replica, _state = status_server({"role": "REPLICA", "serial": 7, "primary-serial": None})
     synced = probe_sync(DevpiClient(replica), DevpiClient(primary), wait=1)
     assert synced["in_sync"] is False
     assert synced["serial"] == synced["primary_serial"] == 7
@@ -341,7 +341,7 @@ def test_a_replica_with_the_data_that_never_heard_from_its_primary_is_not_in_syn
 def test_a_replica_behind_waits_the_whole_wait_and_names_both_serials(
     devpi: DevpiServer, status_server: Any
 ) -> None:
-    primary, _ = status_server({"role": "MASTER", "serial": 10**6})
+    primary, _state = status_server({"role": "MASTER", "serial": 10**6})
     started = time.monotonic()
     synced = probe_sync(DevpiClient(devpi.url), DevpiClient(primary), wait=1)
     assert synced["in_sync"] is False and synced["refused"] is False
@@ -350,7 +350,7 @@ def test_a_replica_behind_waits_the_whole_wait_and_names_both_serials(
 
 
 def test_a_replica_catching_up_is_waited_for(status_server: Any) -> None:
-    primary, _ = status_server({"role": "MASTER", "serial": 9})
+    primary, _state = status_server({"role": "MASTER", "serial": 9})
     replica, state = status_server({"role": "REPLICA", "serial": 3, "primary-serial": 9})
     threading.Timer(0.5, lambda: state.update(serial=9)).start()
     synced = probe_sync(DevpiClient(replica), DevpiClient(primary), wait=10)
@@ -371,8 +371,8 @@ def test_a_refusal_in_the_log_ends_the_wait_at_once(
 ) -> None:
     """What devpi logs when the primary answers its changelog with 403 (secrets differ);
     lines written before the watch began are not counted."""
-    primary, _ = status_server({"role": "MASTER", "serial": 7})
-    replica, _ = status_server({"role": "REPLICA", "serial": 7, "primary-serial": None})
+    primary, _state = status_server({"role": "MASTER", "serial": 7})
+    replica, _state = status_server({"role": "REPLICA", "serial": 7, "primary-serial": None})
     log = tmp_path / "devpi.err.log"
     log.write_text(f"ERROR [REP] {REFUSAL} http://old/+changelog/1-\n")
     watch = LogWatch(module, None, str(log))
