@@ -39,6 +39,15 @@ options:
   launchd_target:
     description: A launchd service target (C(gui/<uid>/<label>)) whose loaded state to report.
     type: str
+  jobs:
+    description:
+      - Service-manager jobs whose state to report as RV(jobs), each under a name of the caller's
+        choosing. A value with a C(/) is a launchd service target (C(gui/<uid>/<label>),
+        C(user/<uid>/<label>), C(system/<label>)), read with C(launchctl print); any other value
+        is a systemd unit with its suffix (C(devpi.service), C(devpi-backup.timer)), all of them
+        read with one C(systemctl show).
+    type: dict
+    default: {}
   url:
     description:
       - The devpi-server's root URL. When given, the probe asks it C(GET /+api) and reports
@@ -190,6 +199,24 @@ service:
       description: C(launchctl print) found the job.
       type: bool
       returned: with O(launchd_target)
+jobs:
+  description: The state of each of O(jobs), by its name.
+  type: dict
+  returned: always
+  sample: {"devpi": {"loaded": true, "active": true, "enabled": true, "pid": 4242}}
+  contains:
+    loaded:
+      description: The service manager knows the job (launchd has it loaded; systemd found its unit).
+      type: bool
+    active:
+      description: The job runs (launchd C(state = running); systemd C(ActiveState=active), for a timer that it is waiting).
+      type: bool
+    enabled:
+      description: The job starts by itself (systemd C(is-enabled); launchd, where a loaded job is, the same as RV(jobs.loaded)).
+      type: bool
+    pid:
+      description: The process the job runs now (launchd C(pid), systemd C(MainPID)), or null.
+      type: int
 server:
   description: What devpi-server at O(url) answered.
   type: dict
@@ -305,6 +332,7 @@ sync:
 import json  # noqa: E402
 import os  # noqa: E402
 import pwd  # noqa: E402
+import re  # noqa: E402
 import stat  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
@@ -345,26 +373,81 @@ def probe_path(module: Any, path: str) -> dict[str, Any]:
     return result
 
 
-def _succeeds(module: Any, tool: str, *args: str) -> bool:
-    """Whether the tool (looked up on PATH) exits 0; a tool that is not there does not."""
-    executable = module.get_bin_path(tool)
-    if executable is None:
-        return False
-    rc, _out, _err = module.run_command([executable, *args])
-    return bool(rc == 0)
-
-
 def probe_service(
     module: Any, systemd_unit: str | None, launchd_target: str | None
 ) -> dict[str, bool] | None:
     if systemd_unit:
-        return {
-            "active": _succeeds(module, "systemctl", "is-active", "--quiet", systemd_unit),
-            "enabled": _succeeds(module, "systemctl", "is-enabled", "--quiet", systemd_unit),
-        }
+        state = probe_systemd(module, {"unit": systemd_unit})["unit"]
+        return {"active": state["active"], "enabled": state["enabled"]}
     if launchd_target:
-        return {"loaded": _succeeds(module, "launchctl", "print", launchd_target)}
+        return {"loaded": probe_launchd(module, {"job": launchd_target})["job"]["loaded"]}
     return None
+
+
+# What `systemctl is-enabled` exits 0 for (systemctl(1)): the unit starts by itself.
+_ENABLED = ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated", "transient")
+_NOT_THERE: dict[str, Any] = {"loaded": False, "active": False, "enabled": False, "pid": None}
+
+
+def parse_systemctl_show(text: str, count: int) -> list[dict[str, str]]:
+    """The property blocks `systemctl show` prints, one per unit in the order asked, separated by
+    an empty line."""
+    blocks: list[dict[str, str]] = []
+    for chunk in text.strip("\n").split("\n\n"):
+        block = {}
+        for line in chunk.splitlines():
+            key, _sep, value = line.partition("=")
+            block[key] = value
+        blocks.append(block)
+    return blocks if len(blocks) == count else []
+
+
+def probe_systemd(module: Any, units: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Each unit's state, from one `systemctl show` of all of them."""
+    found = {name: dict(_NOT_THERE) for name in units}
+    systemctl = module.get_bin_path("systemctl")
+    if systemctl is None or not units:
+        return found
+    properties = "--property=LoadState,ActiveState,UnitFileState,MainPID"
+    rc, out, _err = module.run_command([systemctl, "show", properties, "--", *units.values()])
+    if rc != 0:
+        return found
+    blocks = parse_systemctl_show(out, len(units))
+    for index, name in enumerate(units if blocks else ()):
+        block = blocks[index]
+        pid = int(block.get("MainPID") or 0)
+        found[name] = {
+            "loaded": block.get("LoadState") == "loaded",
+            "active": block.get("ActiveState") == "active",
+            "enabled": block.get("UnitFileState") in _ENABLED,
+            "pid": pid or None,
+        }
+    return found
+
+
+def parse_launchctl_print(text: str) -> dict[str, Any]:
+    """What `launchctl print <target>` says of a loaded job: whether it runs, and its pid."""
+    state = re.search(r"^\s*state = (.+)$", text, re.M)
+    pid = re.search(r"^\s*pid = (\d+)$", text, re.M)
+    return {
+        "loaded": True,
+        "active": state is not None and state.group(1).strip() == "running",
+        "enabled": True,
+        "pid": int(pid.group(1)) if pid else None,
+    }
+
+
+def probe_launchd(module: Any, targets: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Each launchd job's state (`launchctl print` exits 113 for a job that is not loaded)."""
+    found = {name: dict(_NOT_THERE) for name in targets}
+    launchctl = module.get_bin_path("launchctl")
+    if launchctl is None:
+        return found
+    for name, target in targets.items():
+        rc, out, _err = module.run_command([launchctl, "print", target])
+        if rc == 0:
+            found[name] = parse_launchctl_print(out)
+    return found
 
 
 def probe_indexes(
@@ -557,6 +640,7 @@ def main() -> None:
             "paths": {"type": "list", "elements": "path", "default": []},
             "systemd_unit": {"type": "str"},
             "launchd_target": {"type": "str"},
+            "jobs": {"type": "dict", "default": {}},
             "url": {"type": "str"},
             "login_user": {"type": "str", "default": "root"},
             "login_password": {"type": "str", "no_log": True},
@@ -582,6 +666,11 @@ def main() -> None:
     service = probe_service(module, module.params["systemd_unit"], module.params["launchd_target"])
     if service is not None:
         result["service"] = service
+    jobs = {str(name): str(target) for name, target in module.params["jobs"].items()}
+    result["jobs"] = {
+        **probe_systemd(module, {k: v for k, v in jobs.items() if "/" not in v}),
+        **probe_launchd(module, {k: v for k, v in jobs.items() if "/" in v}),
+    }
     if module.params["nodeinfo"] is not None:
         result["node"] = probe_nodeinfo(module.params["nodeinfo"])
     watch = None

@@ -111,7 +111,7 @@ def test_the_script_is_posix_sh_with_the_role_settings(tmp_path: Path) -> None:
     assert "\nexport_options=\n" in (default / "devpi-backup").read_text()
 
 
-# --- Input checks (tasks/assert.yml and the argument specs) --------------------------------------
+# --- Input checks (tasks/validate.yml and the argument specs) --------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -332,7 +332,7 @@ def changed(result: subprocess.CompletedProcess[str]) -> int:
 def test_the_role_loads_runs_reloads_and_removes_the_backup_agent(launchd: LaunchdWorld) -> None:
     first = launchd.converge()
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "Load the backup agent from its plist (launchd)" in first.stdout
+    assert f"Load from its plist {launchd.target}" in first.stdout
     printed = launchd.launchctl("print", launchd.target)
     assert printed.returncode == 0, printed.stderr
     # Loaded, and not started: a calendar job without RunAtLoad waits for its time.
@@ -357,7 +357,8 @@ def test_the_role_loads_runs_reloads_and_removes_the_backup_agent(launchd: Launc
     # A new schedule is a new plist: bootout + bootstrap, as for devpi's own agent.
     moved = launchd.converge(devpi_backup_schedule={"minute": 5})
     assert moved.returncode == 0, moved.stdout + moved.stderr
-    assert "Unload the backup agent with its old definition (launchd)" in moved.stdout
+    assert f"Unload {launchd.target}" in moved.stdout
+    assert f"Load from its plist {launchd.target}" in moved.stdout
     assert plistlib.loads(launchd.plist.read_bytes())["StartCalendarInterval"] == {"Minute": 5}
     assert "runs = 0" in launchd.launchctl("print", launchd.target).stdout  # a fresh job
 

@@ -1,4 +1,4 @@
-"""The role's input checks (tasks/assert.yml): what argument_specs cannot say, refused with a
+"""The role's input checks (tasks/validate.yml): what argument_specs cannot say, refused with a
 message that names the variable, every failing check at once, before anything is changed."""
 
 from __future__ import annotations

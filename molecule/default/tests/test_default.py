@@ -227,7 +227,7 @@ def test_stop_and_start_entry_points(
     assert entry_point("stop").returncode == 0
     run = converge()
     assert run.returncode == 0, run.tail()
-    assert run.status["Start or restart devpi with systemd"] == "changed", run.tail()
+    assert run.status["Start, restart or reload devpi.service"] == "changed", run.tail()
     assert devpi.status("/+api") == 200
     assert devpi.login_status("eblume", "molecule-Eblume-Pw-2") == 200
     assert "quackfinder" in devpi.get("/eblume/dev")["result"]["projects"]

@@ -21,11 +21,14 @@ from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_api import Dev
 from ansible_collections.mcquack.devpi.plugins.modules.devpi_probe import (
     REFUSAL,
     LogWatch,
+    parse_launchctl_print,
+    parse_systemctl_show,
     probe_nodeinfo,
     probe_path,
     probe_server,
     probe_service,
     probe_sync,
+    probe_systemd,
     replica_summary,
 )
 from ansible_collections.mcquack.devpi.tests.unit.plugins.modules.devpi_testserver import (
@@ -77,16 +80,57 @@ def test_a_directory_and_a_missing_path(tmp_path: Path, module: Any) -> None:
     assert probe_path(module, str(tmp_path / "missing")) == {"exists": False}
 
 
-@pytest.mark.parametrize(("active", "enabled"), [(0, 0), (3, 1)])
-def test_systemd_unit_state(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, active: int, enabled: int, module: Any
+# What `systemctl show --property=LoadState,ActiveState,UnitFileState,MainPID -- ssh.service
+# systemd-journald.service nothere.service apt-daily.timer` printed on a Debian 12 test host
+# (systemd 252): one block per unit in the order asked; a timer has no MainPID, a unit that
+# does not exist is "not-found" with an empty UnitFileState.
+SYSTEMCTL_SHOW = (ROOT / "tests/unit/fixtures/systemctl-show.txt").read_text()
+
+
+def test_one_systemctl_show_reads_every_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: Any
 ) -> None:
-    # A systemctl whose answer depends on the subcommand, like the real is-active/is-enabled.
     tool = tmp_path / "systemctl"
-    tool.write_text(f'#!/bin/sh\n[ "$1" = is-active ] && exit {active}\nexit {enabled}\n')
+    tool.write_text(
+        f"#!/bin/sh\necho \"$*\" >> {tmp_path}/calls\ncat <<'EOF'\n{SYSTEMCTL_SHOW}EOF\n"
+    )
     tool.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
-    assert probe_service(module, "devpi", None) == {"active": active == 0, "enabled": enabled == 0}
+    units = {"ssh": "ssh.service", "journal": "systemd-journald.service",
+             "gone": "nothere.service", "timer": "apt-daily.timer"}  # fmt: skip
+    assert probe_systemd(module, units) == {
+        "ssh": {"loaded": True, "active": True, "enabled": True, "pid": 37},
+        "journal": {"loaded": True, "active": True, "enabled": True, "pid": 17},
+        "gone": {"loaded": False, "active": False, "enabled": False, "pid": None},
+        "timer": {"loaded": True, "active": True, "enabled": True, "pid": None},
+    }
+    # One call for all of them.
+    assert (tmp_path / "calls").read_text().splitlines() == [
+        "show --property=LoadState,ActiveState,UnitFileState,MainPID -- "
+        "ssh.service systemd-journald.service nothere.service apt-daily.timer"
+    ]
+
+
+def test_a_systemctl_answer_that_does_not_fit_means_not_running() -> None:
+    assert parse_systemctl_show(SYSTEMCTL_SHOW, 3) == []
+    assert len(parse_systemctl_show(SYSTEMCTL_SHOW, 4)) == 4
+
+
+def test_launchctl_print_gives_the_state_and_pid() -> None:
+    printed = (
+        "gui/501/mcquack.eblume.devpi = {\n\tactive count = 1\n\tpath = /Users/eblume/Library/"
+        "LaunchAgents/mcquack.eblume.devpi.plist\n\tstate = running\n\n\tprogram = "
+        "/Users/eblume/devpi/venv/bin/devpi-server\n\truns = 2\n\tpid = 4242\n"
+        "\tlast exit code = 0\n}\n"
+    )
+    assert parse_launchctl_print(printed) == {
+        "loaded": True, "active": True, "enabled": True, "pid": 4242,
+    }  # fmt: skip
+    waiting = printed.replace("state = running", "state = not running").replace(
+        "\tpid = 4242\n", ""
+    )
+    assert parse_launchctl_print(waiting)["active"] is False
+    assert parse_launchctl_print(waiting)["pid"] is None
 
 
 def test_launchd_job_not_loaded_with_the_launchctl_stand_in(
