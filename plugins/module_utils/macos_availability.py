@@ -105,7 +105,7 @@ def parse_pmset(text: str) -> dict[str, Any]:
 
 
 def parse_fdesetup_status(text: str) -> str:
-    """ "on", "off", "encrypting", "decrypting" or "unknown", from ``fdesetup status``."""
+    """FileVault's state from ``fdesetup status``: on, off, encrypting, decrypting or unknown."""
     lowered = text.lower()
     if "encryption in progress" in lowered:
         return "encrypting"
@@ -208,12 +208,13 @@ def _sleep_risks(facts: dict[str, Any], why: str) -> list[str]:
         ]
     if facts["sleeps"] is not True:
         return []
+    minutes = facts["sleep_minutes"]
     held = ""
     if facts["sleep_prevented_by"]:
         held = f" (held off right now only by {', '.join(facts['sleep_prevented_by'])})"
     return [
-        f"The Mac goes to sleep after {facts['sleep_minutes']} minutes idle{held}, and a "
-        "sleeping Mac does not answer for devpi; fix: sudo pmset -a sleep 0"
+        f"The Mac goes to sleep after {minutes} minute{'' if minutes == 1 else 's'} idle{held}, "
+        "and a sleeping Mac does not answer for devpi; fix: sudo pmset -a sleep 0"
     ]
 
 

@@ -290,7 +290,7 @@ def test_the_user_domain_never_comes_back_after_a_reboot(mac: Mac, module: Any) 
     ("change", "domain", "names", "fix"),
     [
         ({"sleep": 10}, "gui", "goes to sleep after 10 minutes idle", SLEEP_FIX),
-        ({"sleep": 1}, "system", "goes to sleep after 1 minutes idle", SLEEP_FIX),
+        ({"sleep": 1}, "system", "goes to sleep after 1 minute idle (held off", SLEEP_FIX),
         (
             {"autorestart": 0},
             "gui",
