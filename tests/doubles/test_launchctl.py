@@ -10,6 +10,7 @@ process outlives a test, even a failing one.
 from __future__ import annotations
 
 import contextlib
+import grp
 import json
 import os
 import plistlib
@@ -58,6 +59,8 @@ state = {
     "cwd": os.getcwd(),
     "pid": os.getpid(),
     "uid": os.getuid(),
+    "gid": os.getgid(),
+    "groups": sorted(os.getgroups()),
     "sid": os.getsid(0),
     "umask": umask,
     "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
@@ -651,7 +654,7 @@ def test_bootout_returns_at_once_and_the_job_drains_as_on_macos(lab: Lab) -> Non
     # The job ignores SIGTERM and has a child in its process group. bootout returns while it
     # drains; the service stays in the domain as SIGTERMed until the SIGKILL after ExitTimeOut,
     # and only then is it gone - with every process: the job, its child, the supervisor.
-    path = lab.plist("test.job", "--ignore-term", "--child", ExitTimeOut=1, KeepAlive=True)
+    path = lab.plist("test.job", "--ignore-term", "--child", ExitTimeOut=3, KeepAlive=True)
     lab.bootstrap(path)
     pid = lab.report()["pid"]
     assert len(processes_mentioning(str(lab.job))) == 2  # the job and its child
@@ -671,7 +674,7 @@ def test_bootout_returns_at_once_and_the_job_drains_as_on_macos(lab: Lab) -> Non
     assert lab.run("kickstart", "-k", f"{lab.domain}/test.job").returncode == 37
 
     wait_for(lambda: lab.run("print", f"{lab.domain}/test.job").returncode == 113, what="the end")
-    assert time.monotonic() - started >= 0.9  # SIGKILL came after ExitTimeOut, not before
+    assert time.monotonic() - started >= 2.9  # SIGKILL came after ExitTimeOut, not before
     assert processes_mentioning(str(lab.dir)) == {}
     assert not list((lab.dir / "state" / f"gui.{lab.uid}").glob("job.*"))
     assert lab.starts() == [pid]  # KeepAlive does not resurrect a job being booted out
@@ -731,9 +734,11 @@ def test_targets_and_domains_are_checked(lab: Lab) -> None:
     assert bad.returncode == 64
     assert bad.stderr.startswith("Unrecognized target specifier.\n")
     assert lab.run("bootstrap", f"{lab.domain}/test.job", str(lab.plist())).returncode == 64
-    other = lab.run("print", f"user/{lab.uid}/test.job")
-    assert other.returncode == 160
-    assert other.stderr.startswith("launchctl stand-in: ")
+    assert lab.run("print", "system/").returncode == 64
+    for other_domain in ("login/100008", "session/100008", "pid/1"):
+        other = lab.run("print", f"{other_domain}/test.job")
+        assert other.returncode == 160, other_domain
+        assert other.stderr.startswith("launchctl stand-in: ")
 
 
 def test_unknown_and_unimplemented_subcommands(lab: Lab) -> None:
@@ -821,3 +826,335 @@ def test_root_may_bootstrap_into_another_users_domain_and_the_job_runs_as_that_u
         assert "1: Operation not permitted" in denied.stderr
     lab.bootout(domain="gui/65534")
     assert processes_mentioning(str(lab.job)) == {}
+
+
+# ---------------------------------------------------------------------------------------------
+# The user domain: gui's SSH counterpart
+
+
+def test_the_user_domain_works_without_a_gui_login(lab: Lab) -> None:
+    """user/<uid> is what a Mac reached over SSH has; bootstrap works there when gui does not."""
+    domain = f"user/{lab.uid}"
+    path = lab.plist()
+    result = lab.run("bootstrap", domain, str(path), LAUNCHCTL_STANDIN_NO_GUI="1")
+    assert result.returncode == 0, result.stderr
+    pid = lab.report()["pid"]
+    shown = lab.run("print", f"{domain}/test.job")
+    assert shown.returncode == 0
+    assert shown.stdout.startswith(f"{domain}/test.job = {{\n")
+    for line in ["\ttype = LaunchAgent", f"\tdomain = {domain}", f"\tpid = {pid}"]:
+        assert f"\n{line}\n" in shown.stdout, line
+    assert lab.run("print", f"gui/{lab.uid}/test.job").returncode == 113  # another domain
+    listed = lab.run("print", domain)
+    assert listed.stdout.startswith(f"{domain} = {{\n\ttype = user\n\thandle = {lab.uid}\n")
+    assert re.search(rf"\n\t\t +{pid} +0 \ttest.job\n", listed.stdout)
+
+    lab.bootout(domain=domain)
+    gone = lab.run("print", f"{domain}/test.job")
+    assert gone.stderr == (
+        f'Bad request.\nCould not find service "test.job" in domain for uid: {lab.uid}\n'
+    )
+    again = lab.run("bootout", f"{domain}/test.job")
+    assert (again.returncode, again.stderr) == (3, "Boot-out failed: 3: No such process\n")
+    unknown_uid = next(
+        u for u in range(4_000_000, 4_000_100) if not any(p.pw_uid == u for p in pwd.getpwall())
+    )
+    missing = lab.run("print", f"user/{unknown_uid}/test.job")
+    assert (missing.returncode, missing.stderr) == (
+        112,
+        f"Could not find domain for uid: {unknown_uid}\n",
+    )
+
+
+def test_user_name_is_ignored_outside_the_system_domain(lab: Lab) -> None:
+    """launchd.plist(5): UserName and GroupName apply only in the privileged system domain."""
+    lab.bootstrap(lab.plist(UserName="nobody", GroupName="nogroup"))
+    report = lab.report()
+    assert report["uid"] == lab.uid
+    assert report["env"]["USER"] == pwd.getpwuid(lab.uid).pw_name
+    assert "\tusername = " not in lab.printed()
+
+
+# ---------------------------------------------------------------------------------------------
+# The system domain: LaunchDaemons, root only, run as their UserName
+
+SYSTEM_LABEL = "test.daemon"
+
+
+@pytest.fixture
+def system_lab(shared_lab: Lab) -> Iterator[Lab]:
+    """A lab another user can enter, for LaunchDaemons: the job runs as nobody, under the
+    system's python3; whatever a test loaded into the system domain is booted out after it."""
+    try:
+        yield shared_lab
+    finally:
+        shared_lab.run("bootout", f"system/{SYSTEM_LABEL}")
+        with contextlib.suppress(AssertionError):
+            wait_for(
+                lambda: shared_lab.run("print", f"system/{SYSTEM_LABEL}").returncode == 113,
+                what="the daemon to go",
+            )
+
+
+def daemon_plist(lab: Lab, **keys: Any) -> Path:
+    """A LaunchDaemon for the reporting job: root:root 0644, as launchd wants it."""
+    report = lab.dir / f"{SYSTEM_LABEL}.json"
+    path = lab.plist(
+        SYSTEM_LABEL,
+        ProgramArguments=[SYSTEM_PYTHON, str(lab.job), str(report)],
+        **keys,
+    )
+    os.chown(path, 0, 0)
+    return path
+
+
+def as_user(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
+    """The stand-in run by nobody, a user who is not root."""
+    return subprocess.run(
+        [*lab.command, *args],
+        env=lab.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        preexec_fn=as_nobody,
+        check=False,
+    )
+
+
+def bootstrap_system(lab: Lab, path: Path) -> None:
+    result = lab.run("bootstrap", "system", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == result.stderr == ""
+
+
+needs_system_python = pytest.mark.skipif(
+    not Path(SYSTEM_PYTHON).exists(), reason=f"needs {SYSTEM_PYTHON}"
+)
+
+
+@needs_root
+@needs_system_python
+def test_a_daemon_runs_as_its_user_name_with_that_users_files(system_lab: Lab) -> None:
+    lab = system_lab
+    out = lab.dir / "daemon.out.log"
+    path = daemon_plist(lab, UserName="nobody", StandardOutPath=str(out), KeepAlive=True)
+    bootstrap_system(lab, path)
+
+    report = lab.report(SYSTEM_LABEL)
+    nobody = pwd.getpwnam("nobody")
+    assert (report["uid"], report["gid"]) == (nobody.pw_uid, nobody.pw_gid)
+    assert report["groups"] == sorted(os.getgrouplist("nobody", nobody.pw_gid))
+    env = report["env"]
+    assert (env["USER"], env["LOGNAME"], env["HOME"]) == ("nobody", "nobody", nobody.pw_dir)
+    assert env["SHELL"] == nobody.pw_shell
+    assert env["XPC_SERVICE_NAME"] == SYSTEM_LABEL
+    # launchd opens the log with the job's credentials: the file belongs to the user.
+    wait_for(lambda: out.exists() and out.read_text(), what="the daemon's stdout")
+    assert out.stat().st_uid == nobody.pw_uid
+
+    shown = lab.run("print", f"system/{SYSTEM_LABEL}")
+    assert shown.returncode == 0, shown.stderr
+    text = shown.stdout
+    assert text.startswith(f"system/{SYSTEM_LABEL} = {{\n")
+    for line in [
+        "\ttype = LaunchDaemon",
+        f"\tpath = {path}",
+        "\tstate = running",
+        "\tdomain = system",
+        "\tusername = nobody",
+        f"\tpid = {report['pid']}",
+        "\tproperties = keepalive | runatload | inferred program",
+    ]:
+        assert f"\n{line}\n" in text, line
+    assert "\tgroup = " not in text  # only when the plist names a GroupName
+
+    domain = lab.run("print", "system")
+    assert domain.stdout.startswith("system = {\n\ttype = system\n\thandle = 0\n")
+    assert re.search(rf"\n\t\t +{report['pid']} +0 \t{SYSTEM_LABEL}\n", domain.stdout)
+
+
+@needs_root
+@needs_system_python
+@pytest.mark.parametrize(
+    ("keys", "user", "group", "groups"),
+    [
+        ({"UserName": "nobody", "GroupName": "daemon"}, "nobody", "daemon", "initgroups"),
+        (
+            {"UserName": "nobody", "GroupName": "daemon", "InitGroups": False},
+            "nobody",
+            "daemon",
+            "inherited",
+        ),
+        ({"GroupName": "daemon"}, "root", "daemon", "initgroups"),
+    ],
+    ids=["user-and-group", "no-initgroups", "group-alone-means-root"],
+)
+def test_a_daemons_group_name_and_init_groups(
+    system_lab: Lab, keys: dict[str, Any], user: str, group: str, groups: str
+) -> None:
+    lab = system_lab
+    bootstrap_system(lab, daemon_plist(lab, **keys))
+    report = lab.report(SYSTEM_LABEL)
+    gid = grp.getgrnam(group).gr_gid
+    assert (report["uid"], report["gid"]) == (pwd.getpwnam(user).pw_uid, gid)
+    assert report["env"]["USER"] == user
+    if groups == "initgroups":
+        assert report["groups"] == sorted(os.getgrouplist(user, gid))
+    else:  # launchd does not touch the group list: the job keeps launchd's own (root's)
+        assert report["groups"] == sorted(os.getgroups())
+    assert f"\n\tgroup = {group}\n" in lab.run("print", f"system/{SYSTEM_LABEL}").stdout
+
+
+@needs_root
+@needs_system_python
+def test_a_daemon_without_user_name_runs_as_root_without_home(system_lab: Lab) -> None:
+    lab = system_lab
+    bootstrap_system(lab, daemon_plist(lab, EnvironmentVariables={"FOO": "bar"}))
+    report = lab.report(SYSTEM_LABEL)
+    assert (report["uid"], report["gid"]) == (0, 0)
+    env = report["env"]
+    for name in ("HOME", "USER", "LOGNAME", "SHELL", "TMPDIR", "CALLER_ONLY"):
+        assert name not in env, name
+    assert env["PATH"] == "/usr/bin:/bin:/usr/sbin:/sbin"
+    assert env["FOO"] == "bar"
+    assert "\tusername = " not in lab.run("print", f"system/{SYSTEM_LABEL}").stdout
+
+
+@needs_root
+@needs_system_python
+@pytest.mark.parametrize(
+    ("keys", "logged"),
+    [
+        ({"UserName": "no-such-user-standin"}, 'getpwnam("no-such-user-standin") failed'),
+        (
+            {"UserName": "nobody", "GroupName": "no-such-group-standin"},
+            'getgrnam("no-such-group-standin") failed',
+        ),
+    ],
+    ids=["user", "group"],
+)
+def test_a_daemon_whose_user_or_group_does_not_exist_exits_3(
+    system_lab: Lab, keys: dict[str, Any], logged: str
+) -> None:
+    """launchd accepts the plist, then the job's child logs getpwnam/getgrnam and exits ESRCH."""
+    lab = system_lab
+    bootstrap_system(lab, daemon_plist(lab, **keys))
+    target = f"system/{SYSTEM_LABEL}"
+    wait_for(lambda: "\tlast exit code = 3\n" in lab.run("print", target).stdout, what="exit 3")
+    text = lab.run("print", target).stdout
+    assert "\tstate = not running\n" in text
+    assert "\truns = 1\n" in text
+    log = next((lab.dir / "state" / "system").glob("job.*")) / "supervisor.log"
+    assert logged in log.read_text()
+    assert lab.starts(SYSTEM_LABEL) == []
+
+
+@needs_root
+@needs_system_python
+def test_a_daemons_log_is_opened_with_its_users_credentials(system_lab: Lab) -> None:
+    """A log path the job's user cannot create fails the spawn (78: EX_CONFIG), though root
+    could have created it."""
+    lab = system_lab
+    private = lab.dir / "root-only"
+    private.mkdir(mode=0o755)
+    path = daemon_plist(lab, UserName="nobody", StandardErrorPath=str(private / "err.log"))
+    bootstrap_system(lab, path)
+    target = f"system/{SYSTEM_LABEL}"
+    wait_for(lambda: "last exit code = 78: EX_CONFIG" in lab.run("print", target).stdout)
+    assert not (private / "err.log").exists()
+    assert lab.starts(SYSTEM_LABEL) == []
+
+
+@needs_root
+@needs_system_python
+def test_kickstart_and_bootout_in_the_system_domain(system_lab: Lab) -> None:
+    lab = system_lab
+    bootstrap_system(lab, daemon_plist(lab, UserName="nobody"))
+    target = f"system/{SYSTEM_LABEL}"
+    first = lab.report(SYSTEM_LABEL)["pid"]
+    restarted = lab.run("kickstart", "-k", "-p", target)
+    assert restarted.returncode == 0, restarted.stderr
+    second = int(restarted.stdout)
+    assert second != first
+    assert lab.report(SYSTEM_LABEL, pid=second)["uid"] == pwd.getpwnam("nobody").pw_uid
+
+    assert lab.run("bootout", target).returncode == 0
+    wait_for(lambda: lab.run("print", target).returncode == 113, what="the daemon to go")
+    gone = lab.run("print", target)
+    assert gone.stderr == (
+        f'Bad request.\nCould not find service "{SYSTEM_LABEL}" in domain for system\n'
+    )
+    assert lab.run("kickstart", target).stderr == (
+        f'Could not find service "{SYSTEM_LABEL}" in domain for system\n'
+    )
+    again = lab.run("bootout", target)
+    assert (again.returncode, again.stderr) == (3, "Boot-out failed: 3: No such process\n")
+    assert processes_mentioning(str(lab.job)) == {}
+
+
+@needs_root
+@needs_system_python
+def test_only_root_changes_the_system_domain_but_anyone_reads_it(system_lab: Lab) -> None:
+    lab = system_lab
+    path = daemon_plist(lab, UserName="nobody")
+    target = f"system/{SYSTEM_LABEL}"
+
+    refused = as_user(lab, "bootstrap", "system", str(path))
+    assert (refused.returncode, refused.stderr) == (
+        1,
+        "Bootstrap failed: 1: Operation not permitted\n",
+    )
+    assert lab.run("print", target).returncode == 113
+
+    bootstrap_system(lab, path)
+    pid = lab.report(SYSTEM_LABEL)["pid"]
+    for args, message in [
+        (["bootout", target], "Boot-out failed: 1: Operation not permitted\n"),
+        (["bootout", "system", str(path)], "Boot-out failed: 1: Operation not permitted\n"),
+        (
+            ["kickstart", "-k", target],
+            f'Could not kickstart service "{SYSTEM_LABEL}": 1: Operation not permitted\n',
+        ),
+        (["disable", target], "Could not disable service: 1: Operation not permitted\n"),
+    ]:
+        denied = as_user(lab, *args)
+        assert (denied.returncode, denied.stderr) == (1, message), args
+
+    # Anyone may read or query the system domain (launchctl(1)).
+    shown = as_user(lab, "print", target)
+    assert shown.returncode == 0, shown.stderr
+    assert f"\n\tpid = {pid}\n" in shown.stdout
+    assert as_user(lab, "print", "system").returncode == 0
+    assert lab.starts(SYSTEM_LABEL) == [pid]  # nothing the user tried reached the job
+
+
+@needs_root
+@needs_system_python
+def test_the_system_domain_refuses_a_plist_root_does_not_own(system_lab: Lab) -> None:
+    lab = system_lab
+    path = daemon_plist(lab, UserName="nobody")
+    target = f"system/{SYSTEM_LABEL}"
+
+    os.chown(path, 65534, 65534)  # the daemon's own user may not own it either
+    result = lab.run("bootstrap", "system", str(path))
+    assert result.returncode == 5
+    assert result.stderr.splitlines() == [
+        "Bootstrap failed: 5: Input/output error",
+        f"launchctl stand-in: {path}: Path had bad ownership/permissions"
+        " (owned by uid 65534, not root)",
+    ]
+    assert lab.run("print", target).returncode == 113
+
+    os.chown(path, 0, 0)
+    path.chmod(0o664)
+    writable = lab.run("bootstrap", "system", str(path))
+    assert writable.returncode == 5
+    assert "Path had bad ownership/permissions (mode 0664: writable by group)" in writable.stderr
+    assert lab.run("print", target).returncode == 113
+    assert lab.starts(SYSTEM_LABEL) == []
+
+    # root-owned, group not wheel, 0644: launchd loads it (Homebrew installs root:admin).
+    os.chown(path, 0, 65534)
+    path.chmod(0o644)
+    bootstrap_system(lab, path)
+    assert lab.report(SYSTEM_LABEL)["uid"] == 65534
