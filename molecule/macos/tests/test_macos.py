@@ -161,3 +161,17 @@ def test_stop_and_start_entry_points(
     assert launchctl_print(host)["state"] == "running"
     assert devpi.status("/+api") == 200
     assert devpi.login_status("eblume", EBLUME_PASSWORD) == 200
+
+
+def test_a_dry_run_of_the_converged_mac_has_nothing_to_change(
+    host: Any, devpi: Any, playbook: Any
+) -> None:
+    """--check --diff of the operator's playbook on the converged launchd host: 0 changed, the
+    same job (runs and pid) before and after."""
+    before = launchctl_print(host)
+    run = playbook("playbooks/provision-indri.yml", None, "--check", "--diff")
+    assert run.returncode == 0, run.tail()
+    assert run.recap["changed"] == 0, run.tail()
+    after = launchctl_print(host)
+    assert (after["pid"], after["runs"]) == (before["pid"], before["runs"])
+    assert devpi.status("/+api") == 200
