@@ -150,8 +150,8 @@ class Converge:
         self.playbook = playbook
         self.host_name = host_name
 
-    def __call__(self, extra_vars: dict[str, Any] | None = None, *args: str) -> ConvergeRun:
-        env = {**os.environ, "ANSIBLE_FORCE_COLOR": "false", "ANSIBLE_NOCOLOR": "true"}
+    def argv(self, extra_vars: dict[str, Any] | None = None, *args: str) -> list[str]:
+        """The ansible-playbook command line (extra vars in a 0600 file)."""
         argv = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(self.playbook)]
         argv += ["-e", f"@{TESTHOST_VARS}", *args]
         if extra_vars:
@@ -163,6 +163,11 @@ class Converge:
             vars_file.chmod(0o600)
             vars_file.write_text(json.dumps(extra_vars))
             argv += ["-e", f"@{vars_file}"]
+        return argv
+
+    def __call__(self, extra_vars: dict[str, Any] | None = None, *args: str) -> ConvergeRun:
+        env = {**os.environ, "ANSIBLE_FORCE_COLOR": "false", "ANSIBLE_NOCOLOR": "true"}
+        argv = self.argv(extra_vars, *args)
         started = time.monotonic()
         proc = subprocess.run(
             argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, check=False
@@ -219,6 +224,13 @@ class ConvergeRun:
 def converge(host: Any) -> Converge:
     scenario = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
     return Converge(scenario / "converge.yml", host.backend.get_hostname())
+
+
+@pytest.fixture(scope="module")
+def playbook_argv(converge: Converge) -> Callable[..., list[str]]:
+    """playbook_argv(extra_vars): the scenario's converge as a command line, to run it in the
+    background (and kill it) from a test."""
+    return converge.argv
 
 
 @pytest.fixture(scope="module")

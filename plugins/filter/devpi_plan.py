@@ -46,6 +46,7 @@ options:
         other paths (as for P(mcquack.devpi.drift#filter)), each with an optional C(restart) and
         an optional C(redact) (a secret's file, whose differing C(sha1) is named without values).
       - C(secret), C(venv_dir), C(target_venv), C(marker), C(server_dir), C(node_info),
+        C(last_good_dir) (where the files devpi served with are kept during a change),
         C(adopted_venv), C(root_pypi) (the index name the probe compared) and C(host) (for
         messages); optional C(restore), the export to restore from instead of initialising, as
         C(from) (empty for none) and C(marker) (the file a restore leaves in the server-dir,
@@ -136,6 +137,14 @@ _value:
       type: str
     write:
       description: The managed files to write (they differ from their rendered text, mode or owner), each with C(path), C(owner), C(mode) and C(content).
+      type: list
+      elements: dict
+    last_good:
+      description:
+        - "The files of devpi's own job that this run overwrites while devpi serves with them,
+          each with C(path), C(copy) (where the role keeps it, in the layout's C(last_good_dir))
+          and C(restart) (what putting it back needs): a start that fails on the new files puts
+          these back (P(mcquack.devpi.devpi_recovery#filter))."
       type: list
       elements: dict
     jobs:
@@ -289,6 +298,16 @@ def devpi_plan(
     index = (server.get("indexes") or {}).get(layout.get("root_pypi", "root/pypi")) or {}
     root_pypi_in_place = bool(index.get("exists")) and not index.get("changes")
     files: Sequence[Mapping[str, Any]] = layout.get("files") or []
+    # The files devpi serves with now, kept before they are overwritten so that a start that
+    # fails on the new ones can put them back: only while devpi answers (they served).
+    keep = str(layout.get("last_good_dir") or "")
+    last_good = [
+        {"path": path, "copy": f"{keep}/{path.rsplit('/', 1)[-1]}", "restart": needs[path][1]}
+        for path in changed
+        if keep and answered and needs.get(path, ("", ""))[0] == "devpi"
+        and needs[path][1] in ("runtime", "definition") and _exists(paths, path)
+        and any(entry["path"] == path for entry in files)
+    ]  # fmt: skip
     return {
         "drift": lines,
         "errors": [secret_error] * bool(secret_error)
@@ -311,6 +330,7 @@ def devpi_plan(
             if entry["path"] in changed
         ],
         "jobs": jobs,
+        "last_good": last_good,
         "backup_first": (
             bool((layout.get("jobs") or {}).get("backup"))
             and not target_active
@@ -455,16 +475,26 @@ def devpi_recovery(
 ) -> dict[str, Any]:
     """How to recover when devpi did not answer after this run's (re)start: C(migrate) (a new
     devpi-server refused the server-dir, "Incompatible state", and migration is allowed),
-    C(rollback) (this run switched venvs and has one to go back to) or C(fail)."""
+    C(rollback) (this run switched venvs and has one to go back to, and/or overwrote files devpi
+    served with: put back what served) or C(fail). With C(rollback): C(switch_back) (the venv),
+    C(restore) (the files to put back) and C(reload) (a service definition is among them)."""
     # devpi-server's own words for a server-dir of another database schema.
     incompatible = "Incompatible state" in log_tail
-    if not (plan.get("switch") and plan.get("previous_venv")):
-        action = "fail"
-    elif allow_migration and incompatible:
+    switch_back = bool(plan.get("switch") and plan.get("previous_venv"))
+    restore: list[Mapping[str, Any]] = list(plan.get("last_good") or [])
+    if switch_back and allow_migration and incompatible:
         action = "migrate"
-    else:
+    elif switch_back or restore:
         action = "rollback"
-    return {"action": action, "incompatible": incompatible}
+    else:
+        action = "fail"
+    return {
+        "action": action,
+        "incompatible": incompatible,
+        "switch_back": switch_back,
+        "restore": restore,
+        "reload": any(entry.get("restart") == "definition" for entry in restore),
+    }
 
 
 def _exists(paths: Mapping[str, Mapping[str, Any]], path: str) -> bool:

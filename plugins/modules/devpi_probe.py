@@ -53,6 +53,17 @@ options:
       - The devpi-server's root URL. When given, the probe asks it C(GET /+api) and reports
         RV(server). Nothing is asked when it is left out.
     type: str
+  service:
+    description:
+      - The job that runs the devpi-server at O(url) on this host (a systemd unit such as
+        C(devpi.service), or a launchd service target such as C(gui/501/mcquack.eblume.devpi)).
+      - When something answers O(url), its main process must hold the socket listening on
+        O(url)'s port (Linux C(/proc), macOS C(lsof)); else the probe reports RV(server.impostor),
+        names what holds the port, and sends no password. With O(wait), the wait ends at once
+        when the job crash-loops (systemd C(auto-restart) or C(failed), launchd's job exiting
+        non-zero) or its log (O(log_unit), O(log_path)) shows one of devpi-server's fatal start
+        errors (the port in use, an invalid listen address, an incompatible server-dir).
+    type: str
   login_user:
     description: The devpi user whose login to check with O(login_password).
     type: str
@@ -99,6 +110,9 @@ options:
     description:
       - A server-dir's C(.nodeinfo) (JSON that devpi-server writes), whose C(role) to report as
         RV(node), for example C(replica) on a server-dir initialised or run as a replica.
+      - With O(url), also the identity the server answering there must have: its C(/+status)
+        C(uuid) must be this file's, else the probe reports RV(server.impostor) and sends no
+        password.
     type: path
   primary_url:
     description:
@@ -114,9 +128,10 @@ options:
     default: 120
   log_unit:
     description:
-      - "With O(primary_url), a systemd unit whose journal since the probe started is searched for
-        devpi's C(403 Forbidden: failed fetching) (the primary refused the replica: their
-        secrets differ), so the wait ends at once with RV(sync.refused) instead of running out."
+      - "A systemd unit whose journal since the probe started is searched: with O(service) and
+        O(wait), for devpi-server's fatal start errors; with O(primary_url), for devpi's C(403
+        Forbidden: failed fetching) (the primary refused the replica: their secrets differ).
+        Either ends the wait at once instead of letting it run out."
     type: str
   log_path:
     description: Like O(log_unit), for a log file (launchd); only what is written after the probe started is searched.
@@ -233,9 +248,17 @@ server:
       type: float
       returned: always
     error:
-      description: Why the last attempt got no answer.
+      description: Why the last attempt got no answer, why the start cannot succeed, or why what answers is not this host's devpi.
       type: str
       returned: when devpi-server did not answer
+    fatal:
+      description: The wait ended early because the start cannot succeed (see O(service)).
+      type: bool
+      returned: when that happened
+    impostor:
+      description: Something answers O(url), but it is not the devpi of O(service) / O(nodeinfo); nothing was sent to it with a password.
+      type: bool
+      returned: when that happened
     login:
       description:
         - True when O(login_user) logged in with O(login_password), false when devpi-server refused
@@ -332,9 +355,9 @@ sync:
 import json  # noqa: E402
 import os  # noqa: E402
 import pwd  # noqa: E402
-import re  # noqa: E402
 import stat  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped,unused-ignore]  # noqa: E402
@@ -344,6 +367,13 @@ from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_api import (  
     desired_index_options,
     index_changes,
     split_index_name,
+)
+from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_host import (  # noqa: E402
+    StartWatch,
+    identity_problem,
+    job_states,
+    launchd_states,
+    systemd_states,
 )
 
 
@@ -377,77 +407,11 @@ def probe_service(
     module: Any, systemd_unit: str | None, launchd_target: str | None
 ) -> dict[str, bool] | None:
     if systemd_unit:
-        state = probe_systemd(module, {"unit": systemd_unit})["unit"]
+        state = systemd_states(module, {"unit": systemd_unit})["unit"]
         return {"active": state["active"], "enabled": state["enabled"]}
     if launchd_target:
-        return {"loaded": probe_launchd(module, {"job": launchd_target})["job"]["loaded"]}
+        return {"loaded": launchd_states(module, {"job": launchd_target})["job"]["loaded"]}
     return None
-
-
-# What `systemctl is-enabled` exits 0 for (systemctl(1)): the unit starts by itself.
-_ENABLED = ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated", "transient")
-_NOT_THERE: dict[str, Any] = {"loaded": False, "active": False, "enabled": False, "pid": None}
-
-
-def parse_systemctl_show(text: str, count: int) -> list[dict[str, str]]:
-    """The property blocks `systemctl show` prints, one per unit in the order asked, separated by
-    an empty line."""
-    blocks: list[dict[str, str]] = []
-    for chunk in text.strip("\n").split("\n\n"):
-        block = {}
-        for line in chunk.splitlines():
-            key, _sep, value = line.partition("=")
-            block[key] = value
-        blocks.append(block)
-    return blocks if len(blocks) == count else []
-
-
-def probe_systemd(module: Any, units: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """Each unit's state, from one `systemctl show` of all of them."""
-    found = {name: dict(_NOT_THERE) for name in units}
-    systemctl = module.get_bin_path("systemctl")
-    if systemctl is None or not units:
-        return found
-    properties = "--property=LoadState,ActiveState,UnitFileState,MainPID"
-    rc, out, _err = module.run_command([systemctl, "show", properties, "--", *units.values()])
-    if rc != 0:
-        return found
-    blocks = parse_systemctl_show(out, len(units))
-    for index, name in enumerate(units if blocks else ()):
-        block = blocks[index]
-        pid = int(block.get("MainPID") or 0)
-        found[name] = {
-            "loaded": block.get("LoadState") == "loaded",
-            "active": block.get("ActiveState") == "active",
-            "enabled": block.get("UnitFileState") in _ENABLED,
-            "pid": pid or None,
-        }
-    return found
-
-
-def parse_launchctl_print(text: str) -> dict[str, Any]:
-    """What `launchctl print <target>` says of a loaded job: whether it runs, and its pid."""
-    state = re.search(r"^\s*state = (.+)$", text, re.M)
-    pid = re.search(r"^\s*pid = (\d+)$", text, re.M)
-    return {
-        "loaded": True,
-        "active": state is not None and state.group(1).strip() == "running",
-        "enabled": True,
-        "pid": int(pid.group(1)) if pid else None,
-    }
-
-
-def probe_launchd(module: Any, targets: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """Each launchd job's state (`launchctl print` exits 113 for a job that is not loaded)."""
-    found = {name: dict(_NOT_THERE) for name in targets}
-    launchctl = module.get_bin_path("launchctl")
-    if launchctl is None:
-        return found
-    for name, target in targets.items():
-        rc, out, _err = module.run_command([launchctl, "print", target])
-        if rc == 0:
-            found[name] = parse_launchctl_print(out)
-    return found
 
 
 def probe_indexes(
@@ -476,21 +440,50 @@ def probe_server(
     validate_certs: bool = True,
     ca_path: str | None = None,
     replica_status: bool = False,
+    identity: Callable[[dict[str, Any] | None], str | None] | None = None,
+    watch: StartWatch | None = None,
 ) -> dict[str, Any]:
-    """Whether devpi-server answers /+api at url (asking every 0.1 s for up to wait seconds),
-    given a password whether it logs in, how the given indexes differ from their options, and
-    (replica_status) what its /+status says about its replication."""
+    """Whether devpi-server answers /+api at url (asking every 0.1 s for up to wait seconds,
+    ending early when watch says the start cannot succeed), whether it is this host's devpi
+    (identity: why not, from its /+status), given a password whether it logs in, how the given
+    indexes differ from their options, and (replica_status) what its /+status says about its
+    replication. Nothing is sent with a password before identity has found no problem."""
     client = DevpiClient(url, timeout=timeout, validate_certs=validate_certs, ca_path=ca_path)
     started = time.monotonic()
+    next_watch = started + 1.0
     while True:
         try:
             client.request("GET", ("+api",))
             break
         except DevpiError as e:
-            if time.monotonic() - started + 0.1 > wait:
+            now = time.monotonic()
+            if watch is not None and now >= next_watch:
+                next_watch = now + 1.0
+                reason = watch.fatal()
+                if reason:
+                    return {
+                        "answers": False,
+                        "seconds": _since(started),
+                        "error": reason,
+                        "fatal": True,
+                    }
+            if now - started + 0.1 > wait:
                 return {"answers": False, "seconds": _since(started), "error": str(e)}
             time.sleep(0.1)
     result: dict[str, Any] = {"answers": True, "seconds": _since(started)}
+    if identity is not None:
+        try:
+            status: dict[str, Any] | None = _status(client)
+        except DevpiError:
+            status = None
+        problem = identity(status)
+        if problem:
+            return {
+                "answers": False,
+                "seconds": _since(started),
+                "error": problem,
+                "impostor": True,
+            }
     if login_password is not None:
         try:
             result["login"] = client.password_works(login_user, login_password)
@@ -641,6 +634,7 @@ def main() -> None:
             "systemd_unit": {"type": "str"},
             "launchd_target": {"type": "str"},
             "jobs": {"type": "dict", "default": {}},
+            "service": {"type": "str"},
             "url": {"type": "str"},
             "login_user": {"type": "str", "default": "root"},
             "login_password": {"type": "str", "no_log": True},
@@ -667,19 +661,28 @@ def main() -> None:
     if service is not None:
         result["service"] = service
     jobs = {str(name): str(target) for name, target in module.params["jobs"].items()}
-    result["jobs"] = {
-        **probe_systemd(module, {k: v for k, v in jobs.items() if "/" not in v}),
-        **probe_launchd(module, {k: v for k, v in jobs.items() if "/" in v}),
-    }
+    result["jobs"] = job_states(module, jobs)
     if module.params["nodeinfo"] is not None:
         result["node"] = probe_nodeinfo(module.params["nodeinfo"])
     watch = None
     if module.params["primary_url"] is not None:
         watch = LogWatch(module, module.params["log_unit"], module.params["log_path"])
-    if module.params["url"] is not None:
+    url, service, nodeinfo = (module.params[k] for k in ("url", "service", "nodeinfo"))
+    if url is not None:
+        identity = None
+        if service or nodeinfo:
+
+            def identity(status: dict[str, Any] | None) -> str | None:
+                return identity_problem(module, url, status, service, nodeinfo)
+
+        start = None
+        if module.params["wait"] > 0 and service:
+            start = StartWatch(
+                module, url, service, module.params["log_unit"], module.params["log_path"]
+            )
         try:
             result["server"] = probe_server(
-                module.params["url"],
+                url,
                 module.params["login_user"],
                 module.params["login_password"],
                 module.params["timeout"],
@@ -688,6 +691,8 @@ def main() -> None:
                 module.params["validate_certs"],
                 module.params["ca_path"],
                 module.params["replica_status"],
+                identity,
+                start,
             )
         except DevpiError as e:  # a url that is not http(s)://
             module.fail_json(msg=str(e))

@@ -71,6 +71,7 @@ LAYOUT: dict[str, Any] = {
     "marker": MARKER,
     "server_dir": SERVER_DIR,
     "node_info": f"{SERVER_DIR}/.nodeinfo",
+    "last_good_dir": f"{BASE}/last-good",
     "adopted_venv": f"{BASE}/venvs/adopted-1700000000",
     "root_pypi": "root/pypi",
     "host": "devpi-default",
@@ -165,6 +166,7 @@ def test_a_host_in_place_has_nothing_to_do() -> None:
             "devpi": {"action": "none", "files": [CONFIG, UNIT]},
             "backup": {"action": "none", "files": []},
         },
+        "last_good": [],
         "backup_first": False,
         "check_health": False,
         "check_password": False,
@@ -553,6 +555,39 @@ def test_a_replica_reads_its_primary_s_secret_unless_given_or_heard_lately(
 
 
 # --- Recovery --------------------------------------------------------------------------------
+
+
+def test_the_files_devpi_serves_with_are_kept_before_they_change() -> None:
+    changed = {CONFIG: {**IN_PLACE["paths"][CONFIG], "sha1": "old"},
+               UNIT: {**IN_PLACE["paths"][UNIT], "sha1": "old"}}  # fmt: skip
+    result = plan(probed(paths=changed))
+    assert result["last_good"] == [
+        {"path": CONFIG, "copy": f"{BASE}/last-good/devpi-server.yml", "restart": "runtime"},
+        {"path": UNIT, "copy": f"{BASE}/last-good/devpi.service", "restart": "definition"},
+    ]
+    # Not while devpi does not serve with them, not for a file that is new, not for backups.
+    assert plan(probed(paths=changed, server={"answers": False}))["last_good"] == []
+    assert plan(probed(paths={CONFIG: None}))["last_good"] == []
+    timer = {**BACKUP_IN_PLACE, BACKUP_TIMER: {**BACKUP_IN_PLACE[BACKUP_TIMER], "sha1": "old"}}
+    assert (
+        plan(probed(paths=timer, jobs={"backup": RUNNING}), layout=with_backups())["last_good"]
+        == []
+    )
+
+
+def test_a_failed_start_on_new_files_puts_back_the_ones_that_served() -> None:
+    kept = [{"path": CONFIG, "copy": f"{BASE}/last-good/devpi-server.yml", "restart": "runtime"}]
+    result = devpi_recovery(
+        {"switch": False, "previous_venv": "", "last_good": kept}, "Invalid host/port"
+    )
+    assert result == {"action": "rollback", "incompatible": False, "switch_back": False,
+                      "restore": kept, "reload": False}  # fmt: skip
+    unit = [
+        *kept,
+        {"path": UNIT, "copy": f"{BASE}/last-good/devpi.service", "restart": "definition"},
+    ]
+    both = devpi_recovery({"switch": True, "previous_venv": OLD, "last_good": unit}, "Traceback")
+    assert both["action"] == "rollback" and both["switch_back"] and both["reload"]
 
 
 @pytest.mark.parametrize(

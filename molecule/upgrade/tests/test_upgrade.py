@@ -8,6 +8,9 @@ and checks what devpi serves and what is in its server-dir. The tests depend on 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import time
 from typing import Any
 
@@ -129,6 +132,26 @@ def test_a_version_that_cannot_start_is_rolled_back(
     assert fingerprint(host) == seeded
 
 
+def test_a_config_devpi_rejects_is_put_back_and_devpi_serves_on_the_old_one(
+    host: Any, devpi: Any, converge: Any, seeded: str
+) -> None:
+    config = f"{BASE}/devpi-server.yml"
+    before = host.file(config).content_string
+    # An option devpi-server's argument parser refuses at start: it exits, systemd restarts it.
+    result = converge({"devpi_server_options": {"threads": "many"}})
+    assert result.returncode != 0
+    said = " ".join(result.output.split())
+    assert "devpi-server: error: argument --threads: invalid int value: 'many'" in said
+    assert f"Put back {config}, which is serving again" in said
+    assert host.file(config).content_string == before
+    assert served_version(host) == "6.19.3"
+    assert devpi.status("/+api") == 200
+    assert fingerprint(host) == seeded
+    # What was put back is what the role declares: the next converge has nothing to do.
+    again = converge()
+    assert again.returncode == 0 and again.recap["changed"] == 0, again.tail()
+
+
 def test_a_schema_change_without_permission_rolls_back_and_says_what_to_set(
     host: Any, devpi: Any, converge: Any, seeded: str
 ) -> None:
@@ -216,3 +239,74 @@ def test_a_rotated_root_password_is_set_without_the_old_one(
     )
     assert found.stdout.strip() == ""
     assert converge(rotated).recap["changed"] == 0
+
+
+INSTALL_PID = f"{BASE}/venvs/.install.pid"
+NO_WEB = {**NEW, "devpi_root_password": ROTATED_PASSWORD, "devpi_web_enabled": False}
+
+
+def stray(host: Any) -> str:
+    """Processes running something in devpi_venvs_dir (devpi itself runs from venv/, the link)."""
+    return str(
+        host.run(f"ps -eo pid,args | grep -F -- '{BASE}/venvs/' | grep -v grep").stdout
+    ).strip()
+
+
+def test_an_install_left_running_is_ended_by_its_recorded_pid(host: Any, converge: Any) -> None:
+    """What a killed converge leaves (its install still running, its PID recorded) is ended by
+    the next converge before it builds; a recorded PID that now belongs to another program is
+    left alone."""
+    other = int(host.check_output("setsid sleep 600 >/dev/null 2>&1 < /dev/null & echo $!"))
+    orphan = int(
+        host.check_output(
+            f"setsid sh -c 'sleep 600; : {BASE}/venvs/devpi-server-6.20.3' >/dev/null 2>&1 "
+            "< /dev/null & echo $!"
+        )
+    )
+    try:
+        host.check_output(f"echo {other} > {INSTALL_PID}")
+        result = converge(NO_WEB)
+        assert result.returncode == 0, result.tail()
+        assert host.run(f"kill -0 {other}").rc == 0, "another program's PID was killed"
+        assert "ended PID" not in result.output
+        host.check_output(f"echo {orphan} > {INSTALL_PID}")
+        result = converge({**NO_WEB, "devpi_web_enabled": True})
+        assert result.returncode == 0, result.tail()
+        said = " ".join(result.output.split())
+        assert f"ended PID {orphan}, left running by an interrupted run" in said
+        assert host.run(f"kill -0 {orphan}").rc != 0
+        assert not host.file(INSTALL_PID).exists
+    finally:
+        host.run(f"kill {other} {orphan}")
+    assert stray(host) == ""
+
+
+def test_a_converge_killed_during_its_install_leaves_no_install_running(
+    host: Any, converge: Any, playbook_argv: Any
+) -> None:
+    """The real thing: ansible-playbook killed (its whole process group) while the host runs
+    its install; the next converge ends anything it left and builds; no stray process."""
+    proc = subprocess.Popen(
+        playbook_argv(NO_WEB), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while not host.file(INSTALL_PID).exists:
+            assert proc.poll() is None, "the converge ended before its install started"
+            assert time.monotonic() < deadline, "no install started"
+            time.sleep(0.2)
+        pid = int(host.file(INSTALL_PID).content_string.strip() or 0)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    left = host.run(f"kill -0 {pid}").rc == 0
+    print(f"\ninstall PID {pid} {'still running' if left else 'gone'} after the kill")
+    result = converge(NO_WEB)
+    assert result.returncode == 0, result.tail()
+    if left:
+        assert f"ended PID {pid}" in " ".join(result.output.split())
+    assert stray(host) == ""
+    assert not host.file(INSTALL_PID).exists
+    back = converge({**NO_WEB, "devpi_web_enabled": True})
+    assert back.returncode == 0, back.tail()

@@ -77,6 +77,9 @@ class DevpiServer:
     url: str
     root_password: str
     log: Path
+    # The devpi-server process and its server-dir (for the identity checks of devpi_host).
+    pid: int = 0
+    server_dir: Path = Path()
 
     def request(
         self,
@@ -223,7 +226,13 @@ def devpi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServer]:
             if time.monotonic() > deadline:
                 pytest.fail(f"devpi-server did not answer {url}/+api in 60 s:\n{log.read_text()}")
             time.sleep(0.2)
-        yield DevpiServer(url=url, root_password=ROOT_PASSWORD, log=log)
+        yield DevpiServer(
+            url=url,
+            root_password=ROOT_PASSWORD,
+            log=log,
+            pid=process.pid,
+            server_dir=workdir / "server-dir",
+        )
     finally:
         process.terminate()
         try:

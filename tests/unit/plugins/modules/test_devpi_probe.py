@@ -18,17 +18,19 @@ import pytest
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_api import DevpiClient
+from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_host import (
+    parse_launchctl_print,
+    parse_systemctl_show,
+    systemd_states,
+)
 from ansible_collections.mcquack.devpi.plugins.modules.devpi_probe import (
     REFUSAL,
     LogWatch,
-    parse_launchctl_print,
-    parse_systemctl_show,
     probe_nodeinfo,
     probe_path,
     probe_server,
     probe_service,
     probe_sync,
-    probe_systemd,
     replica_summary,
 )
 from ansible_collections.mcquack.devpi.tests.unit.plugins.modules.devpi_testserver import (
@@ -80,10 +82,10 @@ def test_a_directory_and_a_missing_path(tmp_path: Path, module: Any) -> None:
     assert probe_path(module, str(tmp_path / "missing")) == {"exists": False}
 
 
-# What `systemctl show --property=LoadState,ActiveState,UnitFileState,MainPID -- ssh.service
-# systemd-journald.service nothere.service apt-daily.timer` printed on a Debian 12 test host
-# (systemd 252): one block per unit in the order asked; a timer has no MainPID, a unit that
-# does not exist is "not-found" with an empty UnitFileState.
+# What `systemctl show --property=LoadState,ActiveState,SubState,UnitFileState,MainPID,NRestarts
+# -- ssh.service systemd-journald.service nothere.service apt-daily.timer` printed on a Debian 12
+# test host (systemd 252): one block per unit in the order asked; a timer has no MainPID or
+# NRestarts, a unit that does not exist is "not-found" with an empty UnitFileState.
 SYSTEMCTL_SHOW = (ROOT / "tests/unit/fixtures/systemctl-show.txt").read_text()
 
 
@@ -98,15 +100,16 @@ def test_one_systemctl_show_reads_every_job(
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     units = {"ssh": "ssh.service", "journal": "systemd-journald.service",
              "gone": "nothere.service", "timer": "apt-daily.timer"}  # fmt: skip
-    assert probe_systemd(module, units) == {
-        "ssh": {"loaded": True, "active": True, "enabled": True, "pid": 37},
-        "journal": {"loaded": True, "active": True, "enabled": True, "pid": 17},
-        "gone": {"loaded": False, "active": False, "enabled": False, "pid": None},
-        "timer": {"loaded": True, "active": True, "enabled": True, "pid": None},
+    ok = {"crashed": False, "restarts": 0}
+    assert systemd_states(module, units) == {
+        "ssh": {"loaded": True, "active": True, "enabled": True, "pid": 37, **ok},
+        "journal": {"loaded": True, "active": True, "enabled": True, "pid": 17, **ok},
+        "gone": {"loaded": False, "active": False, "enabled": False, "pid": None, **ok},
+        "timer": {"loaded": True, "active": True, "enabled": True, "pid": None, **ok},
     }
     # One call for all of them.
     assert (tmp_path / "calls").read_text().splitlines() == [
-        "show --property=LoadState,ActiveState,UnitFileState,MainPID -- "
+        "show --property=LoadState,ActiveState,SubState,UnitFileState,MainPID,NRestarts -- "
         "ssh.service systemd-journald.service nothere.service apt-daily.timer"
     ]
 
@@ -124,7 +127,7 @@ def test_launchctl_print_gives_the_state_and_pid() -> None:
         "\tlast exit code = 0\n}\n"
     )
     assert parse_launchctl_print(printed) == {
-        "loaded": True, "active": True, "enabled": True, "pid": 4242,
+        "loaded": True, "active": True, "enabled": True, "pid": 4242, "crashed": False, "restarts": 2,
     }  # fmt: skip
     waiting = printed.replace("state = running", "state = not running").replace(
         "\tpid = 4242\n", ""
