@@ -277,55 +277,58 @@ def identity_problem(
     )
 
 
-class StartWatch:
-    """What tells, while waiting for a (re)started devpi, that the start cannot succeed: its
-    service crash-looping (systemd auto-restart or failed, launchd's job exiting non-zero),
-    one of devpi's fatal start errors in its log since the watch began, or another process
-    holding its port."""
+class LogWatch:
+    """What a systemd unit's journal or a log file gained since the watch was made."""
 
-    def __init__(
-        self,
-        module: Any,
-        url: str,
-        service: str | None,
-        log_unit: str | None = None,
-        log_path: str | None = None,
-    ) -> None:
-        self.module, self.url, self.service = module, url, service
-        self.log_unit, self.log_path = log_unit, log_path
+    def __init__(self, module: Any, unit: str | None, path: str | None) -> None:
+        self.module, self.unit, self.path = module, unit, path
         self.since = time.time()
         self.offset = 0
-        if log_path:
+        if path:
             try:
-                self.offset = os.path.getsize(log_path)
+                self.offset = os.path.getsize(path)
             except OSError:
                 self.offset = 0
-        state = job_states(module, {"devpi": service})["devpi"] if service else {}
-        self.restarts = int(state.get("restarts") or 0)
 
-    def log_since(self) -> str:
-        """What the unit's journal or the log file gained since the watch began."""
-        if self.log_unit:
+    def text(self) -> str:
+        """Everything logged since the watch began (empty when the log cannot be read)."""
+        if self.unit:
             journalctl = self.module.get_bin_path("journalctl")
             if journalctl is None:
                 return ""
             rc, text, _err = self.module.run_command(
-                [journalctl, "--unit", self.log_unit, "--since", f"@{int(self.since)}",
+                [journalctl, "--unit", self.unit, "--since", f"@{int(self.since)}",
                  "--no-pager", "--output", "cat"]
             )  # fmt: skip
             return str(text) if rc == 0 else ""
-        if self.log_path:
+        if self.path:
             try:
-                with open(self.log_path, "rb") as f:
+                with open(self.path, "rb") as f:
                     f.seek(self.offset)
                     return f.read().decode("utf-8", "replace")
             except OSError:
                 return ""
         return ""
 
+    def newest(self, *words: str) -> str | None:
+        """The newest line logged since the watch began that holds one of words."""
+        lines = [line.strip() for line in self.text().splitlines() if any(w in line for w in words)]
+        return lines[-1] if lines else None
+
+
+class StartWatch:
+    """What tells, while waiting for a (re)started devpi, that the start cannot succeed: its
+    service crash-looping (systemd auto-restart or failed, launchd's job exiting non-zero) or
+    one of devpi's fatal start errors in its log since the watch began."""
+
+    def __init__(self, module: Any, url: str, service: str | None, log: LogWatch) -> None:
+        self.module, self.url, self.service, self.log = module, url, service, log
+        state = job_states(module, {"devpi": service})["devpi"] if service else {}
+        self.restarts = int(state.get("restarts") or 0)
+
     def fatal(self) -> str | None:
         """Why the start cannot succeed, or None while it still may."""
-        lines = self.log_since().splitlines()
+        lines = self.log.text().splitlines()
         fatal = [line.strip() for line in lines if any(word in line for word in FATAL_START)]
         crashed = False
         if self.service:
@@ -333,12 +336,11 @@ class StartWatch:
             crashed = bool(state.get("crashed")) or int(state.get("restarts") or 0) > self.restarts
         if not fatal and not crashed:
             return None
-        port = url_port(self.url)
         said = (
             fatal[-1] if fatal else " / ".join(line.strip() for line in lines[-3:] if line.strip())
         )
         what = f"{self.service} keeps exiting" if crashed else "devpi-server cannot start"
         holder = ""
         if any("Address already in use" in line for line in fatal):
-            holder = f" ({describe_holders(self.module, port)})"
+            holder = f" ({describe_holders(self.module, url_port(self.url))})"
         return f"{what}: {said or 'see its log'}{holder}"

@@ -369,6 +369,7 @@ from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_api import (  
     split_index_name,
 )
 from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_host import (  # noqa: E402
+    LogWatch,
     StartWatch,
     identity_problem,
     job_states,
@@ -534,43 +535,6 @@ def probe_nodeinfo(path: str) -> dict[str, Any]:
 REFUSAL = "403 Forbidden: failed fetching"
 
 
-class LogWatch:
-    """What a systemd unit's journal or a log file gained since the watch was made."""
-
-    def __init__(self, module: Any, unit: str | None, path: str | None) -> None:
-        self.module, self.unit, self.path = module, unit, path
-        self.since = time.time()
-        self.offset = 0
-        if path:
-            try:
-                self.offset = os.path.getsize(path)
-            except OSError:
-                self.offset = 0
-
-    def refusal(self) -> str | None:
-        """The newest line showing the primary refusing the replica, if any."""
-        text = ""
-        if self.unit:
-            journalctl = self.module.get_bin_path("journalctl")
-            if journalctl is None:
-                return None
-            rc, text, _err = self.module.run_command(
-                [journalctl, "--unit", self.unit, "--since", f"@{int(self.since)}", "--no-pager",
-                 "--output", "cat"]
-            )  # fmt: skip
-            if rc != 0:
-                return None
-        elif self.path:
-            try:
-                with open(self.path, "rb") as f:
-                    f.seek(self.offset)
-                    text = f.read().decode("utf-8", "replace")
-            except OSError:
-                return None
-        lines = [line for line in text.splitlines() if REFUSAL in line]
-        return lines[-1].strip() if lines else None
-
-
 def _status(client: DevpiClient) -> dict[str, Any]:
     _code, body = client.request("GET", ("+status",))
     result: dict[str, Any] = body.get("result") or {}
@@ -612,7 +576,7 @@ def probe_sync(
         now = time.monotonic()
         if watch is not None and now >= next_log_check:
             next_log_check = now + 1.0
-            line = watch.refusal()
+            line = watch.newest(REFUSAL)
             if line:
                 result.update(refused=True, refusal=line)
                 break
@@ -664,9 +628,8 @@ def main() -> None:
     result["jobs"] = job_states(module, jobs)
     if module.params["nodeinfo"] is not None:
         result["node"] = probe_nodeinfo(module.params["nodeinfo"])
-    watch = None
-    if module.params["primary_url"] is not None:
-        watch = LogWatch(module, module.params["log_unit"], module.params["log_path"])
+    log = LogWatch(module, module.params["log_unit"], module.params["log_path"])
+    watch = log if module.params["primary_url"] is not None else None
     url, service, nodeinfo = (module.params[k] for k in ("url", "service", "nodeinfo"))
     if url is not None:
         identity = None
@@ -677,9 +640,7 @@ def main() -> None:
 
         start = None
         if module.params["wait"] > 0 and service:
-            start = StartWatch(
-                module, url, service, module.params["log_unit"], module.params["log_path"]
-            )
+            start = StartWatch(module, url, service, log)
         try:
             result["server"] = probe_server(
                 url,

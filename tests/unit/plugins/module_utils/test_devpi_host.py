@@ -26,6 +26,7 @@ import pytest
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_host import (
+    LogWatch,
     StartWatch,
     describe_holders,
     identity_problem,
@@ -163,7 +164,7 @@ def test_a_job_that_keeps_exiting_ends_the_wait_with_its_log_and_the_port_holder
     target = f"gui/{os.getuid()}/{label}"
     with patch_module_args({}):
         runner = AnsibleModule(argument_spec={})
-    watch = StartWatch(runner, f"http://127.0.0.1:{port}", target, log_path=str(log))
+    watch = StartWatch(runner, f"http://127.0.0.1:{port}", target, LogWatch(runner, None, str(log)))
     rc, _out, err = runner.run_command(
         [str(bin_dir / "launchctl"), "bootstrap", f"gui/{os.getuid()}", str(plist)]
     )
@@ -185,7 +186,7 @@ def test_a_job_that_keeps_exiting_ends_the_wait_with_its_log_and_the_port_holder
 def test_a_start_that_is_still_under_way_is_not_fatal(tmp_path: Path, module: Any) -> None:
     log = tmp_path / "err.log"
     log.write_text("Address already in use (an old line, before this start)\n")
-    watch = StartWatch(module, "http://127.0.0.1:9", None, log_path=str(log))
+    watch = StartWatch(module, "http://127.0.0.1:9", None, LogWatch(module, None, str(log)))
     assert watch.fatal() is None
     with log.open("a") as out:
         out.write("2026-12-04 12:00:00,000 INFO  [main] Loading node info from ...\n")

@@ -423,7 +423,7 @@ def test_a_refusal_in_the_log_ends_the_wait_at_once(
     log = tmp_path / "devpi.err.log"
     log.write_text(f"ERROR [REP] {REFUSAL} http://old/+changelog/1-\n")
     watch = LogWatch(module, None, str(log))
-    assert watch.refusal() is None
+    assert watch.newest(REFUSAL) is None
     line = f"2026-12-02 03:14:42,730 ERROR [REP] {REFUSAL} {primary}/+changelog/8-?initial_fetch"
     with log.open("a") as f:
         f.write(line + "\n")
