@@ -88,7 +88,7 @@ def measure(context: Context) -> None:
             (export,) = set(bench.sh(host, "ls /var/lib/devpi/backups").split()) - before
             path = f"/var/lib/devpi/backups/{export}"
             kib = float(bench.sh(host, f"du -sk {path}").split()[0])
-            lost, _ = downtime(poller.samples)
+            lost, _outages = downtime(poller.samples)
             # The restore step: devpi-import as restore.yml runs it, timed on the host.
             importing = shlex.join(
                 [

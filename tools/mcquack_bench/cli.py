@@ -102,7 +102,7 @@ def preflight() -> None:
     up = {line.split("\t")[0] for line in subprocess.run(
         [sys.executable, str(TESTHOST), "list"], capture_output=True, text=True, check=True
     ).stdout.splitlines()}  # fmt: skip
-    clash = sorted(up & {name for name, _ in HOSTS.values()})
+    clash = sorted(up & {name for name, _net in HOSTS.values()})
     if clash:
         raise BenchError(f"test hosts from an earlier bench are up: {', '.join(clash)} "
                          f"(remove them with tests/testhost/testhost.py down NAME)")  # fmt: skip
