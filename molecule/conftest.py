@@ -34,7 +34,7 @@ _ROOT_REQUEST = script(
     r"""
 import json, sys
 api, password, method, path, body = sys.argv[1:6]
-root = DevpiClient(api).login("root", password)
+root = DevpiClient(api, timeout=None).login("root", password)
 print(json.dumps(root.call(method, path, json.loads(body))))
 """
 )
@@ -42,7 +42,7 @@ _UPLOAD = script(
     r"""
 import sys, time
 api, user, password, index, name, version, summary = sys.argv[1:8]
-DevpiClient(api).login(user, password).upload(index, name, version, summary)
+DevpiClient(api, timeout=None).login(user, password).upload(index, name, version, summary)
 print(time.time())
 """
 )

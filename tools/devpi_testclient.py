@@ -90,9 +90,10 @@ def form_data(fields: Mapping[str, str], filename: str, content: bytes) -> tuple
 
 class DevpiClient:
     """devpi-server at `url` (scheme, host and port, e.g. http://127.0.0.1:3141), anonymous or,
-    from login(), as a user."""
+    from login(), as a user. `timeout`: seconds a request may take (None: no limit); a call's
+    own `timeout` overrides it."""
 
-    def __init__(self, url: str, *, auth: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, *, auth: str | None = None, timeout: float | None = 30.0) -> None:
         self.url = url.rstrip("/")
         self.auth = auth  # the X-Devpi-Auth header value: base64 of "user:token"
         self.timeout = timeout
@@ -113,7 +114,9 @@ class DevpiClient:
             self.url + path, data=data, headers=all_headers, method=method
         )
         try:
-            with DIRECT.open(request, timeout=timeout or self.timeout) as response:
+            with DIRECT.open(
+                request, timeout=self.timeout if timeout is None else timeout
+            ) as response:
                 return int(response.status), bytes(response.read())
         except urllib.error.HTTPError as error:
             return int(error.code), bytes(error.read())
@@ -166,7 +169,7 @@ class DevpiClient:
         version: str,
         summary: str = "",
         files: Mapping[str, bytes] | None = None,
-        timeout: float = 60.0,
+        timeout: float | None = None,
     ) -> None:
         """Upload wheel(name, version, summary, files) to `index` (user/index) as twine does:
         a multipart POST of the metadata and the file, ':action' file_upload."""

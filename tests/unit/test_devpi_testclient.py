@@ -11,9 +11,11 @@ import hashlib
 import io
 import os
 import re
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -27,7 +29,6 @@ from devpi_testclient import DevpiClient, DevpiError, pip_download, script, whee
 
 # The session's real devpi-server (a fixture), as the module tests get it from their conftest.
 devpi = devpi_testserver.devpi
-Server = devpi_testserver.DevpiServer
 # A proxy that is not there: what a client that used the environment's proxies would hit.
 DEAD_PROXY = "http://127.0.0.1:9"
 
@@ -36,7 +37,9 @@ def without_proxies() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
 
 
-def make_user(server: Server, user: str, index: str, **options: object) -> DevpiClient:
+def make_user(
+    server: devpi_testserver.DevpiServer, user: str, index: str, **options: object
+) -> DevpiClient:
     """user with password f"{user}-pw" and its index user/index: the user's client."""
     root = DevpiClient(server.url).login("root", server.root_password)
     root.call("PUT", f"/{user}", {"password": f"{user}-pw"})
@@ -45,7 +48,9 @@ def make_user(server: Server, user: str, index: str, **options: object) -> Devpi
     return client
 
 
-def test_a_login_sends_the_user_s_token_as_devpi_client_does(devpi: Server) -> None:
+def test_a_login_sends_the_user_s_token_as_devpi_client_does(
+    devpi: devpi_testserver.DevpiServer,
+) -> None:
     client = DevpiClient(devpi.url + "/").login("root", devpi.root_password)
     assert client.url == devpi.url
     assert client.auth is not None
@@ -57,10 +62,12 @@ def test_a_login_sends_the_user_s_token_as_devpi_client_does(devpi: Server) -> N
         401,
         403,
     )
-    assert devpi.user("root")["email"] == "root@example.org"  # type: ignore[index]
+    assert devpi.user("root")["email"] == "root@example.org"
 
 
-def test_a_wrong_password_is_a_devpi_error_with_the_status(devpi: Server) -> None:
+def test_a_wrong_password_is_a_devpi_error_with_the_status(
+    devpi: devpi_testserver.DevpiServer,
+) -> None:
     with pytest.raises(DevpiError) as refused:
         DevpiClient(devpi.url).login("root", "not-the-password")
     assert refused.value.status == 401
@@ -68,7 +75,9 @@ def test_a_wrong_password_is_a_devpi_error_with_the_status(devpi: Server) -> Non
     assert f"POST {devpi.url}/+login: HTTP 401" in str(refused.value)
 
 
-def test_request_answers_any_status_and_call_only_success(devpi: Server) -> None:
+def test_request_answers_any_status_and_call_only_success(
+    devpi: devpi_testserver.DevpiServer,
+) -> None:
     client = DevpiClient(devpi.url)
     status, payload = client.request("GET", "/nobody-here")
     assert status == 404 and "message" in payload
@@ -79,7 +88,7 @@ def test_request_answers_any_status_and_call_only_success(devpi: Server) -> None
     assert api["login"] == f"{devpi.url}/+login"
 
 
-def test_json_bodies_make_users_and_indexes(devpi: Server) -> None:
+def test_json_bodies_make_users_and_indexes(devpi: devpi_testserver.DevpiServer) -> None:
     client = make_user(devpi, "tcuser", "dev", volatile=False)
     assert devpi.user("tcuser") is not None
     index = devpi.index("tcuser/dev")
@@ -116,7 +125,7 @@ def test_a_wheel_carries_its_metadata_and_a_record_of_every_file() -> None:
 
 
 def test_an_upload_is_on_the_simple_page_and_pip_installs_and_downloads_it(
-    devpi: Server, tmp_path: Path
+    devpi: devpi_testserver.DevpiServer, tmp_path: Path
 ) -> None:
     client = make_user(devpi, "uploader", "plain")
     client.upload("uploader/plain", "tiny-pkg", "1.0", "a tiny package")
@@ -149,7 +158,7 @@ def test_an_upload_is_on_the_simple_page_and_pip_installs_and_downloads_it(
     assert not pip_download(pip, simple, "tiny-pkg==9.9", str(tmp_path / "dl"))
 
 
-def test_an_upload_devpi_refuses_is_a_devpi_error(devpi: Server) -> None:
+def test_an_upload_devpi_refuses_is_a_devpi_error(devpi: devpi_testserver.DevpiServer) -> None:
     make_user(devpi, "owner", "dev")
     with pytest.raises(DevpiError) as anonymous:
         DevpiClient(devpi.url).upload("owner/dev", "sneaky", "1.0")
@@ -160,7 +169,7 @@ def test_an_upload_devpi_refuses_is_a_devpi_error(devpi: Server) -> None:
 
 
 def test_the_environment_s_proxies_are_not_used(
-    devpi: Server, monkeypatch: pytest.MonkeyPatch
+    devpi: devpi_testserver.DevpiServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for key in ("no_proxy", "NO_PROXY"):
         monkeypatch.delenv(key, raising=False)
@@ -174,7 +183,7 @@ def test_the_environment_s_proxies_are_not_used(
 
 
 def test_a_script_is_the_client_and_its_body_with_only_the_standard_library(
-    devpi: Server,
+    devpi: devpi_testserver.DevpiServer,
 ) -> None:
     make_user(devpi, "scripted", "dev")
     body = """
@@ -201,3 +210,18 @@ def test_a_script_holds_nothing_ansible_would_template() -> None:
     shell --args COMMAND`), and Ansible templates those arguments: the client's code must not
     hold Jinja's markers."""
     assert not re.search(r"\{\{|\{%|\{#", script(""))
+
+
+def test_a_request_gives_up_after_its_timeout() -> None:
+    with socket.socket() as silent:  # listens, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        client = DevpiClient(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=0.3)
+        for give_up in (
+            lambda: client.request("GET", "/+api"),
+            lambda: DevpiClient(client.url, timeout=None).simple_page("a/b", "c", timeout=0.3),
+        ):
+            started = time.monotonic()
+            with pytest.raises(OSError):
+                give_up()
+            assert time.monotonic() - started < 5

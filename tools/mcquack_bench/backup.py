@@ -32,8 +32,9 @@ SEED = devpi_testclient.script(
     r"""
 import os, sys
 api, password, count, kib = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-DevpiClient(api).login("root", password).call("PUT", "/bench", {"password": "bench-Pw-1"})
-bench = DevpiClient(api).login("bench", "bench-Pw-1")
+devpi = DevpiClient(api, timeout=None)
+devpi.login("root", password).call("PUT", "/bench", {"password": "bench-Pw-1"})
+bench = devpi.login("bench", "bench-Pw-1")
 bench.call("PUT", "/bench/dev", {"bases": ["root/pypi"]})
 for n in range(count):
     name = f"benchpkg{n:03d}"

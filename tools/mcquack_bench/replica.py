@@ -105,7 +105,7 @@ def measure(context: Context) -> None:
             lags = []
             for n in range(1, REPLICA_UPLOADS + 1):
                 version = f"1.{n}"
-                root.upload("root/dev", "lagpkg", version)
+                root.upload("root/dev", "lagpkg", version, timeout=60.0)
                 uploaded = time.monotonic()
                 while time.monotonic() - uploaded < REPLICA_LAG_LIMIT:
                     try:

@@ -48,7 +48,7 @@ import json, os, sys, threading
 
 api, password, stop, out = sys.argv[1:5]
 result = {"uploads": 0, "upload_failures": 0, "downloads": 0, "download_failures": 0}
-carol = DevpiClient(api).login("carol", password)
+carol = DevpiClient(api, timeout=None).login("carol", password)
 
 def uploads():
     n = 0
