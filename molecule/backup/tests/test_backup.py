@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import testinfra
 
+from devpi_testclient import script
+
 testinfra_hosts = ["devpi-backup"]
 
 BASE = "/var/lib/devpi"
@@ -37,41 +39,23 @@ RESTORED_ROOT_PASSWORD = "restore-Root-Pw-3"
 KEEP = 2
 REPO = Path(__file__).resolve().parents[3]
 
-# While it runs: uploads of new versions to carol/dev and downloads of PyPI packages that devpi
-# has not cached yet through root/pypi, both until the stop file appears.
-CLIENT_LOOP = r"""
-import base64, io, json, os, subprocess, sys, threading, urllib.request, zipfile
+# While it runs: uploads of new versions to carol/dev (with the devpi test client,
+# tools/devpi_testclient.py) and downloads of PyPI packages that devpi has not cached yet
+# through root/pypi, both until the stop file appears.
+CLIENT_LOOP = script(
+    r"""
+import json, os, sys, threading
 
 api, password, stop, out = sys.argv[1:5]
 result = {"uploads": 0, "upload_failures": 0, "downloads": 0, "download_failures": 0}
-login = urllib.request.Request(api + "/+login", json.dumps({"user": "carol", "password": password}).encode(), method="POST")
-token = json.load(urllib.request.urlopen(login))["result"]["password"]
-auth = base64.b64encode(f"carol:{token}".encode()).decode()
-
-def upload(version):
-    wheel = io.BytesIO()
-    dist = f"loadpkg-{version}.dist-info"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        archive.writestr("loadpkg/__init__.py", "#" * 20000)
-        archive.writestr(f"{dist}/METADATA", f"Metadata-Version: 2.1\nName: loadpkg\nVersion: {version}\n")
-        archive.writestr(f"{dist}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-        archive.writestr(f"{dist}/RECORD", "")
-    boundary = "----loop"
-    body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-                    for k, v in [(":action", "file_upload"), ("name", "loadpkg"), ("version", version)])
-    body += (f'--{boundary}\r\nContent-Disposition: form-data; name="content"; filename="loadpkg-{version}-py3-none-any.whl"\r\n'
-             "Content-Type: application/octet-stream\r\n\r\n").encode() + wheel.getvalue() + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(api + "/carol/dev/", body, method="POST")
-    request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
-    request.add_header("X-Devpi-Auth", auth)
-    urllib.request.urlopen(request).read()
+carol = DevpiClient(api, timeout=None).login("carol", password)
 
 def uploads():
     n = 0
     while not os.path.exists(stop):
         n += 1
         try:
-            upload(f"1.{n}")
+            carol.upload("carol/dev", "loadpkg", f"1.{n}", files={"loadpkg/__init__.py": b"#" * 20000})
             result["uploads"] += 1
         except Exception:
             result["upload_failures"] += 1
@@ -81,12 +65,9 @@ def downloads():
                  "colorama", "wheel", "click", "markupsafe", "jinja2", "urllib3", "charset-normalizer"]:
         if os.path.exists(stop):
             break
-        rc = subprocess.run(["/var/tmp/loop-venv/bin/pip", "download", "--quiet", "--no-deps", "--no-cache-dir",
-                             "--disable-pip-version-check", "--dest", "/var/tmp/loop-dl",
-                             "--index-url", api + "/root/pypi/+simple/", name],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+        ok = pip_download("/var/tmp/loop-venv/bin/pip", api + "/root/pypi/+simple/", name, "/var/tmp/loop-dl")
         result["downloads"] += 1
-        result["download_failures"] += rc != 0
+        result["download_failures"] += not ok
 
 threads = [threading.Thread(target=uploads), threading.Thread(target=downloads)]
 for thread in threads:
@@ -95,6 +76,7 @@ for thread in threads:
     thread.join()
 json.dump(result, open(out, "w"))
 """
+)
 
 
 def exports(host: Any) -> list[str]:

@@ -22,6 +22,8 @@ import pytest
 import testinfra
 from conftest import Converge, Devpi  # type: ignore[import-not-found]
 
+from devpi_testclient import script
+
 testinfra_hosts = ["devpi-replica"]
 
 PRIMARY_URL = "http://10.213.17.2:3141"
@@ -33,15 +35,18 @@ SECRET = "/var/lib/devpi/secret"
 LAG_LIMIT = 30.0
 UPLOADS = 5
 
-# Run on the replica before an upload: wait until the version is on the replica's simple page
+# Run on the replica before an upload (API INDEX PROJECT VERSION LIMIT), with the devpi test
+# client (tools/devpi_testclient.py): wait until the version is on the replica's simple page
 # and print the time it appeared (the test hosts share this machine's clock).
-WAIT_FOR_VERSION = r"""
-import sys, time, urllib.request
-url, version, limit = sys.argv[1], sys.argv[2], float(sys.argv[3])
+WAIT_FOR_VERSION = script(
+    r"""
+import sys, time
+api, index, project, version, limit = *sys.argv[1:5], float(sys.argv[5])
+replica = DevpiClient(api, timeout=5)
 started = time.time()
 while time.time() - started < limit:
     try:
-        page = urllib.request.urlopen(url, timeout=5).read().decode()
+        page = replica.simple_page(index, project)
         if f"-{version}-" in page or f"-{version}." in page:
             print(time.time())
             sys.exit(0)
@@ -50,6 +55,7 @@ while time.time() - started < limit:
     time.sleep(0.05)
 sys.exit(1)
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +153,7 @@ def test_uploads_to_the_primary_install_through_the_replica(
         version = f"1.{n}"
         out = f"/var/tmp/lag-{n}"
         argv = ["python3", "-c", WAIT_FOR_VERSION,
-                f"{replica.api}/eblume/dev/+simple/lagpkg/", version, str(LAG_LIMIT)]  # fmt: skip
+                replica.api, "eblume/dev", "lagpkg", version, str(LAG_LIMIT)]  # fmt: skip
         host.check_output(f"nohup {shlex.join(argv)} > {out} 2>&1 < /dev/null &")
         time.sleep(0.3)  # the watcher is polling before the upload starts
         # The test hosts share this machine's clock: the upload's answer on the primary and the

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from devpi_testclient import script
+
 BASE = "/var/lib/devpi"
 SERVER_DIR = f"{BASE}/server-dir"
 API = "http://127.0.0.1:3141"
@@ -25,8 +27,9 @@ ROOT_PASSWORD = "upgrade-Root-Pw-1"
 ALICE_PASSWORD = "upgrade-Alice-Pw-2"
 ROTATED_PASSWORD = "rotated-Root-Pw-3"
 
-CLIENT_LOOP = r"""
-import json, os, subprocess, sys, threading, time, urllib.request
+CLIENT_LOOP = script(
+    r"""
+import json, os, sys, threading, time, urllib.request
 # Bounded client load while a converge runs: /+api polled every 0.1 s (downtime) in one
 # thread, pip downloads of a package through root/pypi (failed installs) in another.
 # Both stop at the stop file or after 300 s.
@@ -53,13 +56,10 @@ def poll():
 
 def install():
     while running():
-        rc = subprocess.run(
-            ["/var/tmp/loop-venv/bin/pip", "download", "--quiet", "--no-deps", "--no-cache-dir",
-             "--disable-pip-version-check", "--dest", "/var/tmp/loop-dl",
-             "--index-url", "http://127.0.0.1:3141/root/pypi/+simple/", "six"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+        ok = pip_download("/var/tmp/loop-venv/bin/pip", "http://127.0.0.1:3141/root/pypi/+simple/",
+                          "six", "/var/tmp/loop-dl")
         result["installs"] += 1
-        result["install_failures"] += rc != 0
+        result["install_failures"] += not ok
 
 threads = [threading.Thread(target=poll), threading.Thread(target=install)]
 for thread in threads:
@@ -69,6 +69,7 @@ for thread in threads:
 result["downtime_s"] = round(result["downtime_s"], 2)
 json.dump(result, open(out, "w"))
 """
+)
 
 
 def served_version(host: Any) -> str:

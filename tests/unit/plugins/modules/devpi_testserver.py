@@ -8,8 +8,6 @@ session gets a fresh server-dir, initialised with a known root password through
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import os
 import shutil
@@ -17,10 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +24,11 @@ from typing import Any
 import pytest
 from ansible_collections.mcquack.devpi.tests.unit.adhoc import COLLECTIONS_PATH
 
+from devpi_testclient import DIRECT, DevpiClient
+
 DEVPI_SERVER_VERSION = "6.20.3"
 ROOT_PASSWORD = "root-password-of-the-test-server"
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-
-# Talk to loopback directly, whatever proxy the environment sets.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def devpi_server_venv() -> Path:
@@ -81,6 +75,11 @@ class DevpiServer:
     pid: int = 0
     server_dir: Path = Path()
 
+    @property
+    def client(self) -> DevpiClient:
+        """An anonymous client of this server (tools/devpi_testclient.py)."""
+        return DevpiClient(self.url)
+
     def request(
         self,
         method: str,
@@ -91,31 +90,13 @@ class DevpiServer:
         headers: dict[str, str] | None = None,
         data: bytes | None = None,
     ) -> tuple[int, dict[str, Any]]:
-        """One request straight to the server (not through the modules): (status, JSON)."""
-        all_headers = {"Accept": "application/json", **(headers or {})}
-        if body is not None:
-            data = json.dumps(body).encode()
-            all_headers["Content-Type"] = "application/json"
-        if auth is not None:
-            token = self.token(*auth)
-            all_headers["X-Devpi-Auth"] = base64.b64encode(f"{auth[0]}:{token}".encode()).decode()
-        req = urllib.request.Request(self.url + path, data=data, headers=all_headers, method=method)
-        try:
-            with _DIRECT.open(req, timeout=30) as response:
-                status, raw = response.status, response.read()
-        except urllib.error.HTTPError as e:
-            status, raw = e.code, e.read()
-        try:
-            payload = json.loads(raw) if raw.strip() else {}
-        except ValueError:
-            payload = {"text": raw.decode(errors="replace")}
-        return status, payload
+        """One request straight to the server (not through the modules), as ``auth`` (user,
+        password) when given: (status, JSON)."""
+        client = self.client if auth is None else self.client.login(*auth)
+        return client.request(method, path, body, headers=headers, data=data)
 
     def token(self, user: str, password: str) -> str:
-        status, payload = self.request("POST", "/+login", {"user": user, "password": password})
-        assert status == 200, payload
-        token: str = payload["result"]["password"]
-        return token
+        return self.client.token(user, password)
 
     def root(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         """A request as root that must succeed."""
@@ -123,68 +104,26 @@ class DevpiServer:
         assert status < 300, (method, path, status, payload)
         return payload
 
-    def index(self, name: str) -> dict[str, Any] | None:
-        status, payload = self.request("GET", f"/{name}?no_projects=")
+    def result(self, path: str) -> dict[str, Any] | None:
+        """The "result" of a GET of path; None when devpi answers 404."""
+        status, payload = self.request("GET", path)
         if status == 404:
             return None
         assert status == 200, payload
         result: dict[str, Any] = payload["result"]
         return result
 
+    def index(self, name: str) -> dict[str, Any] | None:
+        return self.result(f"/{name}?no_projects=")
+
     def user(self, name: str) -> dict[str, Any] | None:
-        status, payload = self.request("GET", f"/{name}")
-        if status == 404:
-            return None
-        assert status == 200, payload
-        result: dict[str, Any] = payload["result"]
-        return result
+        return self.result(f"/{name}")
 
     def upload_wheel(
         self, index: str, auth: tuple[str, str], project: str = "tinypkg", version: str = "1.0"
     ) -> None:
-        """Upload a small real wheel as ``auth`` (user, password) the way devpi-client's upload
-        does: a multipart POST of the metadata fields and the file as 'content', with ':action'
-        file_upload and the login token in X-Devpi-Auth."""
-        dist = f"{project}-{version}.dist-info"
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w") as wheel:
-            wheel.writestr(f"{project}/__init__.py", "")
-            wheel.writestr(
-                f"{dist}/METADATA",
-                f"Metadata-Version: 2.1\nName: {project}\nVersion: {version}\n",
-            )
-            wheel.writestr(
-                f"{dist}/WHEEL",
-                "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-            )
-            wheel.writestr(f"{dist}/RECORD", "")
-        filename = f"{project}-{version}-py3-none-any.whl"
-        fields = {
-            ":action": "file_upload",
-            "protocol_version": "1",
-            "metadata_version": "2.1",
-            "name": project,
-            "version": version,
-            "pyversion": "py3",
-            "filetype": "bdist_wheel",
-        }
-        boundary = uuid.uuid4().hex
-        disposition = '--{}\r\nContent-Disposition: form-data; name="{}"\r\n\r\n{}\r\n'
-        parts = [disposition.format(boundary, key, value).encode() for key, value in fields.items()]
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="content"; '
-            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
-            + buffer.getvalue()
-            + f"\r\n--{boundary}--\r\n".encode()
-        )
-        status, payload = self.request(
-            "POST",
-            f"/{index}/",
-            auth=auth,
-            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-            data=b"".join(parts),
-        )
-        assert status == 200, (status, payload)
+        """Upload a small real wheel as ``auth`` (user, password) the way twine does."""
+        self.client.login(*auth).upload(index, project, version)
 
 
 @pytest.fixture(scope="session")
@@ -218,7 +157,7 @@ def devpi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServer]:
             if process.poll() is not None:
                 pytest.fail(f"devpi-server exited with {process.returncode}:\n{log.read_text()}")
             try:
-                with _DIRECT.open(url + "/+api", timeout=2) as response:
+                with DIRECT.open(url + "/+api", timeout=2) as response:
                     if response.status == 200:
                         break
             except OSError:
