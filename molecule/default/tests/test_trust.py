@@ -6,26 +6,12 @@ next converge brings devpi back."""
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import Any
 
-IMPOSTOR = r"""
-import http.server, json, sys
-log = open(sys.argv[1], "a", buffering=1)
-class Handler(http.server.BaseHTTPRequestHandler):
-    def answer(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        log.write(f"{self.command} {self.path} {self.rfile.read(length).decode(errors='replace')}\n")
-        body = json.dumps({"type": "apiconfig", "result": {"login": "/+login"}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    do_GET = do_POST = do_PATCH = do_PUT = answer
-    def log_message(self, *args):
-        pass
-http.server.HTTPServer(("127.0.0.1", 3141), Handler).serve_forever()
-"""
+# tools/devpi_impostor.py, run on the test host: answers every request as devpi's /+api would
+# and writes each one down, body included.
+IMPOSTOR = (Path(__file__).resolve().parents[3] / "tools/devpi_impostor.py").read_text()
 SEEN = "/var/tmp/impostor-requests.log"
 ROOT_PASSWORD = "molecule-Root-Pw-1"
 
@@ -35,9 +21,7 @@ def test_an_impostor_on_the_port_gets_no_password_and_is_named(
 ) -> None:
     host.check_output("systemctl stop devpi")
     host.check_output(f"rm -f {SEEN}")
-    impostor = (
-        f"setsid python3 -c {shlex.quote(IMPOSTOR)} {SEEN} >/dev/null 2>&1 < /dev/null & echo $!"
-    )
+    impostor = f"setsid python3 -c {shlex.quote(IMPOSTOR)} 3141 {SEEN} >/dev/null 2>&1 < /dev/null & echo $!"
     pid = int(host.check_output(impostor))
     try:
         wait_for(lambda: devpi.status("/+api") == 200, 10)

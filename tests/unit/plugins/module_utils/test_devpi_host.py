@@ -4,17 +4,15 @@
 devpi of this server-dir, and when a start cannot succeed.
 
 Against real parts: a real devpi-server 6.20.3 (its process, port and server-dir), a real
-impostor (an HTTP server in this test process that answers /+api as devpi does and records what
-it is sent), this machine's /proc and ps, and a crash-looping job run by the launchctl stand-in
+impostor (tools/devpi_impostor.py, in this test process: it answers /+api as devpi does and
+records what it is sent), this machine's /proc and ps, and a crash-looping job run by the launchctl stand-in
 (tests/doubles/launchctl, which runs real processes)."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import plistlib
-import socketserver
 import sys
 import threading
 import time
@@ -40,6 +38,8 @@ from ansible_collections.mcquack.devpi.tests.unit.plugins.modules.devpi_testserv
     free_port,
 )
 
+from devpi_impostor import Impostor
+
 ROOT = Path(__file__).resolve().parents[4]
 LAUNCHCTL = ROOT / "tests" / "doubles" / "launchctl"
 LINUX = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
@@ -49,35 +49,6 @@ LINUX = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 def module() -> Any:
     with patch_module_args({}):
         return AnsibleModule(argument_spec={})
-
-
-class Impostor(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    """Answers every GET with devpi-like JSON (a 200 for /+api) and records every request."""
-
-    daemon_threads = True
-
-    def __init__(self, port: int) -> None:
-        self.seen: list[str] = []
-        super().__init__(("127.0.0.1", port), _Handler)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: Impostor
-
-    def _answer(self) -> None:
-        self.server.seen.append(f"{self.command} {self.path}")
-        body = json.dumps({"type": "apiconfig", "result": {"login": "/+login"}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = _answer
-    do_POST = _answer
-
-    def log_message(self, *args: Any) -> None:
-        del args
 
 
 @pytest.fixture
