@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """Make the collection importable as ansible_collections.mcquack.devpi for the unit tests."""
 
 from __future__ import annotations

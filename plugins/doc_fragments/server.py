@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """Options every mcquack.devpi module that talks to devpi-server's HTTP API shares."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """The mcquack.devpi.devpi_plan filter: what one converge of the devpi role will do."""
 
 from __future__ import annotations

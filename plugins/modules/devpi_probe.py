@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """The mcquack.devpi.devpi_probe module: what the devpi role manages, read in one call."""
 
 from __future__ import annotations

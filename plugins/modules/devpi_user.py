@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """The mcquack.devpi.devpi_user module: a devpi-server user, over devpi's HTTP API."""
 
 from __future__ import annotations

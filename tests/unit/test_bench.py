@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """tools/bench's arithmetic and parsing: downtime, pair-by-pair ratios, the install step, the
 targets' verdicts and the SSH counts read from a -vvv log. The measurements themselves need test
 hosts and are run by `mise run bench`, not here."""

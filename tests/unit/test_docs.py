@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """The documentation matches the code: every role input is specified, defaulted and in both
 READMEs; every module's documentation parses and lists exactly its options."""
 

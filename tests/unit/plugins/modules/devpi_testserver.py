@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """A real devpi-server for the module tests, and a way to run the modules as Ansible does.
 
 The server comes from PyPI (devpi-server pinned below) in a venv cached under
