@@ -38,3 +38,14 @@ options:
     type: int
     default: 30
 """
+
+    # Every module of the collection is in meta/runtime.yml's action group devpi.
+    ACTION_GROUP = r"""
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/mcquack.devpi.devpi) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - mcquack.devpi.devpi
+"""

@@ -22,6 +22,7 @@ description:
   - Never changes anything.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - mcquack.devpi.server.action_group
 attributes:
   check_mode:
     support: full

@@ -56,6 +56,53 @@ def test_readme_variable_tables_are_current(role: str) -> None:
 MODULES = sorted((ROOT / "plugins/modules").glob("*.py"))
 
 
+def _own_fragments(documentation: dict[str, Any]) -> list[dict[str, Any]]:
+    """The collection's doc fragments a module's documentation extends, parsed:
+    ``mcquack.devpi.FILE`` is FILE's DOCUMENTATION, ``mcquack.devpi.FILE.NAME`` its NAME
+    (upper-cased), as Ansible resolves them."""
+    parsed = []
+    for name in documentation.get("extends_documentation_fragment", []):
+        parts = name.split(".")
+        if parts[:2] != ["mcquack", "devpi"]:
+            continue
+        fragments = importlib.import_module(
+            f"ansible_collections.mcquack.devpi.plugins.doc_fragments.{parts[2]}"
+        )
+        variable = parts[3].upper() if len(parts) > 3 else "DOCUMENTATION"
+        parsed.append(yaml.safe_load(getattr(fragments.ModuleDocFragment, variable)))
+    return parsed
+
+
+def _documentation(path: Path) -> dict[str, Any]:
+    module = importlib.import_module(
+        f"ansible_collections.mcquack.devpi.plugins.modules.{path.stem}"
+    )
+    documentation: dict[str, Any] = yaml.safe_load(module.DOCUMENTATION)
+    return documentation
+
+
+def test_every_module_is_in_the_action_group() -> None:
+    """meta/runtime.yml's action group holds every module, so one module_defaults entry
+    (group/mcquack.devpi.devpi) reaches all of them; a new module must join it."""
+    runtime = yaml.safe_load((ROOT / "meta/runtime.yml").read_text())
+    assert sorted(runtime["action_groups"]["devpi"]) == [path.stem for path in MODULES]
+
+
+@pytest.mark.parametrize("path", MODULES, ids=[p.stem for p in MODULES])
+def test_module_docs_name_the_action_group(path: Path) -> None:
+    """Each module's documentation says, as Ansible's attribute action_group, which
+    module_defaults group it belongs to (ansible-doc and the docsite show it)."""
+    documentation = _documentation(path)
+    attributes = dict(documentation.get("attributes") or {})
+    for fragment in _own_fragments(documentation):
+        attributes.update(fragment.get("attributes") or {})
+    group = attributes.get("action_group")
+    assert group, f"{path.stem} does not document its action group"
+    assert group["membership"] == ["mcquack.devpi.devpi"]
+    assert group["support"] == "full"
+    assert "group/mcquack.devpi.devpi" in group["description"]
+
+
 class _Captured(Exception):
     pass
 
@@ -85,12 +132,8 @@ def test_module_docs_parse_and_match_the_argument_spec(
     assert isinstance(yaml.safe_load(module.EXAMPLES), list)
     assert isinstance(yaml.safe_load(module.RETURN), dict)
     options = dict(documentation.get("options") or {})
-    for fragment in documentation.get("extends_documentation_fragment", []):
-        if fragment.startswith("mcquack.devpi."):
-            fragments = importlib.import_module(
-                f"ansible_collections.mcquack.devpi.plugins.doc_fragments.{fragment.split('.')[-1]}"
-            )
-            options.update(yaml.safe_load(fragments.ModuleDocFragment.DOCUMENTATION)["options"])
+    for fragment in _own_fragments(documentation):
+        options.update(fragment.get("options") or {})
     spec = _argument_spec(module, monkeypatch)
     assert set(options) == set(spec), "documented options differ from the argument_spec"
     for name, doc in options.items():
