@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: MIT
 # Copyright (c) 2026 mcquack.devpi contributors
 """The documentation matches the code: every role input is specified, defaulted and in both
-READMEs; every module's documentation parses and lists exactly its options."""
+READMEs; every module's documentation parses, lists exactly its options and names its action
+group; every ansible-core the collection claims is tested and in the README; the README keeps
+the checkout's quick start."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from packaging.specifiers import SpecifierSet
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = ROOT / "roles" / "devpi"
@@ -140,3 +143,56 @@ def test_module_docs_parse_and_match_the_argument_spec(
         assert doc.get("description"), f"{name} has no description"
         assert doc.get("type", "str") == spec[name].get("type", "str"), f"{name}: type differs"
         assert doc.get("default") == spec[name].get("default"), f"{name}: default differs"
+
+
+def _admitted_minors() -> list[str]:
+    runtime = yaml.safe_load((ROOT / "meta/runtime.yml").read_text())
+    spec = SpecifierSet(runtime["requires_ansible"])
+    assert any(s.operator == "<" for s in spec), "requires_ansible needs the upper bound tested"
+    return [f"2.{minor}" for minor in range(100) if spec.contains(f"2.{minor}.0")]
+
+
+def _pinned_core(lock: Path) -> str | None:
+    for line in lock.read_text().splitlines():
+        if line.startswith("ansible-core=="):
+            return line.split("==", 1)[1].strip()
+    return None
+
+
+def test_every_ansible_core_the_collection_claims_is_tested_and_in_the_readme() -> None:
+    """Each minor version requires_ansible admits has its sanity ignore file and a lock that
+    tools/ecosystem runs ansible-test from (the toolchain's own, or
+    tools/requirements-core-2.NN.txt), and the README's support table names what is tested."""
+    minors = _admitted_minors()
+    assert minors, "requires_ansible admits no ansible-core"
+    readme = (ROOT / "README.md").read_text()
+    toolchain = _pinned_core(ROOT / "tools/requirements.txt")
+    for minor in minors:
+        assert (ROOT / f"tests/sanity/ignore-{minor}.txt").is_file(), f"no ignore file for {minor}"
+        lock = ROOT / f"tools/requirements-core-{minor}.txt"
+        pinned = toolchain if toolchain and toolchain.startswith(f"{minor}.") else None
+        if pinned is None:
+            assert lock.is_file(), f"nothing runs ansible-test of ansible-core {minor}"
+            pinned = _pinned_core(lock)
+        assert pinned and pinned.startswith(f"{minor}."), (minor, pinned)
+        assert pinned in readme, f"the README's support table does not name {pinned}"
+    for ignore in (ROOT / "tests/sanity").glob("ignore-*.txt"):
+        assert ignore.stem.removeprefix("ignore-") in minors, (
+            f"{ignore.name} is for no claimed version"
+        )
+
+
+def test_the_readme_keeps_the_checkout_quick_start_and_leaves_the_house_out() -> None:
+    """Two commands after cloning: one brings devpi up on a test host, one runs the whole suite
+    (what .ci/run runs). The house deployment has its own document."""
+    readme = (ROOT / "README.md").read_text()
+    commands = [
+        line.split("#")[0].strip()
+        for line in readme.splitlines()
+        if line.startswith("npx --yes @jdxcode/mise run ")
+    ]
+    assert commands == ["npx --yes @jdxcode/mise run up", "npx --yes @jdxcode/mise run test"]
+    assert "npx --yes @jdxcode/mise run test" in (ROOT / ".ci/run").read_text()
+    assert "indri" not in readme and "eblu.me" not in readme
+    assert "docs/house-deployment.md" in readme
+    assert (ROOT / "docs/house-deployment.md").is_file()
