@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """Helpers shared by the scenarios' testinfra tests (molecule/<scenario>/tests/).
 
 `Devpi(host)` talks to the devpi-server on a test host the way a user would: JSON reads, a

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """Make the collection importable as ansible_collections.mcquack.devpi for the unit tests, and
 tools/ (the bench package, the devpi test client) as the command and the scenarios see it:
 ansible-test runs pytest with its own settings, without pyproject.toml's pythonpath."""

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """Stands in for get-pip.py, which ansible-test downloads to bootstrap pip into the venvs of its
 sanity tests, from a host this network cannot reach (tools/ecosystem puts this file where
 ansible-test caches that download).

@@ -1,4 +1,6 @@
 #!/usr/bin/env python
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """Print a role's variables as a Markdown table, from meta/argument_specs.yml and
 defaults/main.yml. README.md and the role's README.md embed it between the role's markers
 (devpi: <!-- variables:start --> / <!-- variables:end -->; client: <!-- client-variables:... -->);

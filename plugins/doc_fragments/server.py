@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """Options every mcquack.devpi module that talks to devpi-server's HTTP API shares."""
 
 from __future__ import annotations
@@ -35,4 +37,15 @@ options:
     description: Seconds to wait for each answer of the server.
     type: int
     default: 30
+"""
+
+    # Every module of the collection is in meta/runtime.yml's action group devpi.
+    ACTION_GROUP = r"""
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/mcquack.devpi.devpi) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - mcquack.devpi.devpi
 """

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """devpi-server's HTTP API for the mcquack.devpi modules: requests, login, errors, validation.
 
 HTTP goes through Ansible's own ansible.module_utils.urls (open_url), which ships with every

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """The mcquack.devpi.devpi_index module: a devpi-server index, over devpi's HTTP API."""
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ description:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - mcquack.devpi.server
+  - mcquack.devpi.server.action_group
 attributes:
   check_mode:
     support: full

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """The mcquack.devpi.devpi_probe module: what the devpi role manages, read in one call."""
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ description:
   - Never changes anything.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - mcquack.devpi.server.action_group
 attributes:
   check_mode:
     support: full
@@ -110,7 +113,7 @@ options:
     description:
       - A server-dir's C(.nodeinfo) (JSON that devpi-server writes), whose C(role) to report as
         RV(node), for example C(replica) on a server-dir initialised or run as a replica.
-      - With O(url), also the identity the server answering there must have: its C(/+status)
+      - With O(url), also the identity the server answering there must have, its C(/+status)
         C(uuid) must be this file's, else the probe reports RV(server.impostor) and sends no
         password.
     type: path

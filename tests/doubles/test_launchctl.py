@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """The `launchctl` stand-in behaves like launchd's launchctl for the calls the role makes.
 
 Every test drives tests/doubles/launchctl as a subprocess, with its own state directory

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """The `op` stand-in answers like 1Password CLI v2, and the real onepassword lookup works on it.
 
 The first half drives tests/doubles/op directly: each call the lookup makes, the errors and exit

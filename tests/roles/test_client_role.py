@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """The client role (roles/client), applied by ansible-playbook on this controller as root against
 localhost, for a throwaway local user with a home under pytest's tmp_path: pip's and uv's files
 with their exact content and owner, read back by pip and uv; idempotence; check mode; a foreign

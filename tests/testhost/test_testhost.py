@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """Tests of testhost.py: its rules and renderings (anywhere), and a real host's life (as root).
 
 The integration tests are marked `testhost`; they boot real systemd-nspawn guests and are

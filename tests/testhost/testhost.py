@@ -1,4 +1,6 @@
 #!/usr/bin/env python
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """Throwaway Debian bookworm test hosts with systemd as PID 1, on systemd-nspawn.
 
 The molecule scenarios and the quick-start demo need a real Linux host where systemd is PID 1,

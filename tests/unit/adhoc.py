@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """Read the result of an ad-hoc `ansible HOST -m MODULE` run, through the unit tests' own stdout
 callback (tests/unit/callback_plugins/mcquack_result.py), so that no callback from another
 collection is needed. Run the command with ADHOC_ENV in its environment."""

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """Run one of the unit tests' playbooks on the controller with the repository's ansible.cfg."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """tests/unit/adhoc.py and its callback read a module's whole result from an ad-hoc run."""
 
 from __future__ import annotations

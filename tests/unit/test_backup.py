@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """The backup job: its templates rendered by Ansible with the role's defaults, the backup script
 run against a real devpi-server 6.20.3 server-dir, and the launchd path (the backup agent set
 up, run on demand and removed by the role's own tasks) against the launchctl stand-in."""

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """A dry run (--check --diff) of playbooks/devpi.yml on the launchd path of a fresh host: it
 completes, says what it would create, and creates nothing. The host is this machine with the
 launchctl stand-in (tests/doubles/launchctl) on PATH and every path of the role in a temporary

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """The mcquack.devpi.devpi_plan filters: every decision of a converge, made once from the probe."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """The role's templates, rendered by Ansible with the role's defaults, parse and say the right things."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """The role's input checks (tasks/validate.yml): what argument_specs cannot say, refused with a
 message that names the variable, every failing check at once, before anything is changed."""
 

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """Backups and restore, in order, on two real systemd hosts (testinfra, run by molecule).
 
 molecule converged devpi-backup with backups on (group_vars: devpi_backup_enabled, keep 2);

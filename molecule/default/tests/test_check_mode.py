@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """A dry run (--check --diff) of playbooks/devpi.yml: on a fresh host it completes, says what it
 would create and creates nothing; on the converged host it has nothing to change.
 

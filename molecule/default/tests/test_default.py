@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """Verify the devpi role on a real systemd host (testinfra, run by molecule over SSH)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """A fresh devpi serves its first install at once (runs after test_default.py).
 
 Three times: stop devpi, move its server-dir away, converge (devpi-init, start, root/pypi as

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """Credentials only to our own devpi: with devpi stopped and another process listening on its
 port (answering /+api as devpi does, and writing down every request it gets), a converge sends
 it no password, fails within seconds and names the process; once the port is free again the

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """Verify the launchd path and the operator's playbook (testinfra, as the Mac-like user eblume).
 
 The test host is Linux with the launchctl stand-in (tests/doubles/launchctl); what is proven

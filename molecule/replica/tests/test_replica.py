@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """devpi's replication, in order, on two real systemd hosts (testinfra, run by molecule).
 
 molecule converged devpi-primary (devpi_role: primary) and then devpi-replica (devpi_role:

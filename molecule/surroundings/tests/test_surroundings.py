@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """devpi behind a real Caddy with TLS at its public name, used by a build account through the
 mcquack.devpi.client role and devpi-client, and through a PyPI outage (testinfra).
 

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """Upgrades, rollback, schema migration and root password rotation, in order, on one host.
 
 molecule converged devpi-server 6.19.3 + devpi-web 5.1.0 (group_vars). Each test below runs

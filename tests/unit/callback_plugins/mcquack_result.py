@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """A stdout callback for the unit tests' ad-hoc runs (tests/unit/adhoc.py): prints, as one JSON
 object at the end, every host's last task result in full (diff included), with "failed" set
 for a failed or unreachable host. ansible-core ships no JSON stdout callback of its own."""

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """Fixtures of the module tests: a real devpi-server and a runner of the ansible command."""
 
 from __future__ import annotations

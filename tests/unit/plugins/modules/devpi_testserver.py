@@ -1,13 +1,17 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """A real devpi-server for the module tests, and a way to run the modules as Ansible does.
 
 The server comes from PyPI (devpi-server pinned below) in a venv cached under
-``$XDG_CACHE_HOME/mcquack-devpi`` (``~/.cache`` by default) and built once with uv; each test
-session gets a fresh server-dir, initialised with a known root password through
-``DEVPISERVER_ROOT_PASSWD``, and a free port on 127.0.0.1.
+``$XDG_CACHE_HOME/mcquack-devpi`` (``~/.cache`` by default; ansible-test passes only ``HOME``)
+and built once per Python version with uv; each test session gets a fresh server-dir,
+initialised with a known root password through ``DEVPISERVER_ROOT_PASSWD``, and a free port on
+127.0.0.1.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -29,34 +33,59 @@ from devpi_testclient import DIRECT, DevpiClient
 DEVPI_SERVER_VERSION = "6.20.3"
 ROOT_PASSWORD = "root-password-of-the-test-server"
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+START_TIMEOUT = 180
 
 
 def devpi_server_venv() -> Path:
-    """The cached venv with devpi-server, built on first use."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    venv = cache / "mcquack-devpi" / f"test-devpi-server-{DEVPI_SERVER_VERSION}"
+    """The cached venv with devpi-server, built on first use: one per Python version, from the
+    base interpreter of the one running the tests (so it outlives ansible-test's venvs). A lock
+    file keeps test runs side by side (ansible-test units on several ansible-core versions) from
+    building the same venv at once."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mcquack-devpi"
+    tag = f"{DEVPI_SERVER_VERSION}-py{sys.version_info[0]}.{sys.version_info[1]}"
+    venv = cache / f"test-devpi-server-{tag}"
+    python = venv / "bin" / "python"
     complete = venv / ".complete"
-    if complete.exists():
-        return venv
-    shutil.rmtree(venv, ignore_errors=True)
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    pin = f"devpi-server=={DEVPI_SERVER_VERSION}"
-    uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-    python = str(venv / "bin" / "python")
-    try:
-        if Path(uv).exists():
-            subprocess.run(
-                [uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True
-            )
-            subprocess.run([uv, "pip", "install", "--quiet", "--python", python, pin], check=True)
-        else:  # ansible-test's venv has no uv: the standard library's venv and pip.
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-            subprocess.run([python, "-m", "pip", "install", "--quiet", pin], check=True)
-    except BaseException:
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / f"test-devpi-server-{tag}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if complete.exists() and python.exists():
+            return venv
         shutil.rmtree(venv, ignore_errors=True)
-        raise
-    complete.write_text(DEVPI_SERVER_VERSION)
+        try:
+            _build_devpi_server_venv(venv)
+        except BaseException:
+            shutil.rmtree(venv, ignore_errors=True)
+            raise
+        complete.write_text(DEVPI_SERVER_VERSION)
     return venv
+
+
+def _build_devpi_server_venv(venv: Path) -> None:
+    pin = f"devpi-server=={DEVPI_SERVER_VERSION}"
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    base = Path(sys.base_prefix) / "bin" / f"python{version}"
+    interpreter = str(base) if base.exists() else sys.executable
+    python = str(venv / "bin" / "python")
+    # The project's pinned uv (next to the interpreter running the tests), else one on PATH.
+    uv = str(Path(sys.executable).parent / "uv")
+    if not Path(uv).exists():
+        uv = shutil.which("uv") or uv
+    if Path(uv).exists():
+        # uv verifies TLS with its own Mozilla roots unless told otherwise. ansible-test removes
+        # SSL_CERT_FILE (every variable but PATH and HOME) from the tests' environment: a
+        # TLS-intercepting proxy's CA, installed in the system store, is then trusted only
+        # through uv's system-certs setting (uv 0.11 and later; the toolchain pins a newer one).
+        env = {**os.environ, "UV_SYSTEM_CERTS": "1"}
+        subprocess.run(
+            [uv, "venv", "--quiet", "--python", interpreter, str(venv)], check=True, env=env
+        )
+        subprocess.run(
+            [uv, "pip", "install", "--quiet", "--python", python, pin], check=True, env=env
+        )
+    else:  # no uv at all: the standard library's venv and pip.
+        subprocess.run([interpreter, "-m", "venv", str(venv)], check=True)
+        subprocess.run([python, "-m", "pip", "install", "--quiet", pin], check=True)
 
 
 def free_port() -> int:
@@ -144,15 +173,21 @@ def devpi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServer]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = workdir / "devpi-server.log"
+    # At every start devpi-server derives its token-signing key from the secret with argon2id at
+    # 512 MiB and 16 passes, seconds of CPU and most of its start time; these tests are about
+    # what the modules do, not about that key, so the server derives it cheaply, as devpi's own
+    # test suite does (its lower_argon2_parameters fixture), with devpi-server's own options.
+    cheap_key = ["--argon2-memory-cost", "1024", "--argon2-time-cost", "1"]
+    cheap_key += ["--argon2-parallelism", "1"]
+    command = [str(venv / "bin" / "devpi-server"), "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(venv / "bin" / "devpi-server"), "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            [*command, *cheap_key], env=env, stdout=out, stderr=subprocess.STDOUT
         )
     try:
-        deadline = time.monotonic() + 60
+        # Generous: on a busy machine (ansible-test units of several ansible-core versions side
+        # by side) a start takes far longer than its usual second.
+        deadline = time.monotonic() + START_TIMEOUT
         while True:
             if process.poll() is not None:
                 pytest.fail(f"devpi-server exited with {process.returncode}:\n{log.read_text()}")
@@ -163,7 +198,9 @@ def devpi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServer]:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"devpi-server did not answer {url}/+api in 60 s:\n{log.read_text()}")
+                pytest.fail(
+                    f"devpi-server did not answer {url}/+api in {START_TIMEOUT} s:\n{log.read_text()}"
+                )
             time.sleep(0.2)
         yield DevpiServer(
             url=url,

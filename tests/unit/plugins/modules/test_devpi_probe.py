@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """mcquack.devpi.devpi_probe: paths, service state and devpi-server's answers, read without
 changing anything (the server part against a real devpi-server)."""
 

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """mcquack.devpi.devpi_user against a real devpi-server, run through the ansible command."""
 
 from __future__ import annotations
