@@ -202,7 +202,6 @@ changes:
 
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped,unused-ignore]  # noqa: E402
 from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_api import (  # noqa: E402
     INDEX_OPTION_TYPES,
     MIRROR_ONLY_OPTIONS,
@@ -215,6 +214,7 @@ from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_api import (  
     index_changes,
     split_index_name,
 )
+from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_module import run_module  # noqa: E402
 
 FIELDS = tuple(INDEX_OPTION_TYPES)
 
@@ -362,14 +362,7 @@ def main() -> None:
         state={"type": "str", "choices": ["present", "absent"], "default": "present"},
         force={"type": "bool", "default": False},
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        result = run(module.params, module.check_mode)
-    except DevpiError as e:
-        module.fail_json(msg=str(e))
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
+    run_module(argument_spec, run)
 
 
 if __name__ == "__main__":

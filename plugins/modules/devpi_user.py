@@ -121,7 +121,6 @@ deleted_indexes:
 
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped,unused-ignore]  # noqa: E402
 from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_api import (  # noqa: E402
     DevpiClient,
     DevpiError,
@@ -129,6 +128,7 @@ from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_api import (  
     connect,
     validate_name,
 )
+from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_module import run_module  # noqa: E402
 
 _PASSWORD_SET = "********"
 _PASSWORD_NEW = "******** (new)"
@@ -253,14 +253,7 @@ def main() -> None:
         state={"type": "str", "choices": ["present", "absent"], "default": "present"},
         force={"type": "bool", "default": False},
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        result = run(module.params, module.check_mode)
-    except DevpiError as e:
-        module.fail_json(msg=str(e))
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
+    run_module(argument_spec, run)
 
 
 if __name__ == "__main__":
