@@ -9,7 +9,7 @@ session gets a fresh server-dir, initialised with a known root password through
 from __future__ import annotations
 
 import base64
-import io
+import contextlib
 import json
 import os
 import shutil
@@ -20,7 +20,6 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 
 import pytest
 from ansible_collections.mcquack.devpi.tests.unit.adhoc import COLLECTIONS_PATH
+from ansible_collections.mcquack.devpi.tests.unit.plugins.modules.cachefill import wheel_bytes
 
 DEVPI_SERVER_VERSION = "6.20.3"
 ROOT_PASSWORD = "root-password-of-the-test-server"
@@ -77,6 +77,7 @@ class DevpiServer:
     url: str
     root_password: str
     log: Path
+    server_dir: Path | None = None
 
     def request(
         self,
@@ -137,24 +138,18 @@ class DevpiServer:
         return result
 
     def upload_wheel(
-        self, index: str, auth: tuple[str, str], project: str = "tinypkg", version: str = "1.0"
+        self,
+        index: str,
+        auth: tuple[str, str],
+        project: str = "tinypkg",
+        version: str = "1.0",
+        extra_bytes: int = 0,
     ) -> None:
         """Upload a small real wheel as ``auth`` (user, password) the way devpi-client's upload
         does: a multipart POST of the metadata fields and the file as 'content', with ':action'
-        file_upload and the login token in X-Devpi-Auth."""
-        dist = f"{project}-{version}.dist-info"
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w") as wheel:
-            wheel.writestr(f"{project}/__init__.py", "")
-            wheel.writestr(
-                f"{dist}/METADATA",
-                f"Metadata-Version: 2.1\nName: {project}\nVersion: {version}\n",
-            )
-            wheel.writestr(
-                f"{dist}/WHEEL",
-                "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-            )
-            wheel.writestr(f"{dist}/RECORD", "")
+        file_upload and the login token in X-Devpi-Auth. ``extra_bytes`` random bytes make the
+        wheel that much bigger."""
+        wheel = wheel_bytes(project, version, extra_bytes)
         filename = f"{project}-{version}-py3-none-any.whl"
         fields = {
             ":action": "file_upload",
@@ -171,7 +166,7 @@ class DevpiServer:
         parts.append(
             f'--{boundary}\r\nContent-Disposition: form-data; name="content"; '
             f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
-            + buffer.getvalue()
+            + wheel
             + f"\r\n--{boundary}--\r\n".encode()
         )
         status, payload = self.request(
@@ -184,18 +179,26 @@ class DevpiServer:
         assert status == 200, (status, payload)
 
 
-@pytest.fixture(scope="session")
-def devpi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServer]:
-    """A devpi-server on a free 127.0.0.1 port with a fresh server-dir, for the whole session."""
+@contextlib.contextmanager
+def devpi_server(
+    workdir: Path,
+    *,
+    init_args: tuple[str, ...] = (),
+    server_args: tuple[str, ...] = (),
+    root_password: str = ROOT_PASSWORD,
+) -> Iterator[DevpiServer]:
+    """A devpi-server on a free 127.0.0.1 port with a fresh server-dir under workdir (made with
+    devpi-init and init_args), stopped when the block ends."""
     venv = devpi_server_venv()
-    workdir = tmp_path_factory.mktemp("devpi")
+    workdir.mkdir(parents=True, exist_ok=True)
+    server_dir = workdir / "server-dir"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEVPISERVER_")}
-    env["DEVPISERVER_SERVERDIR"] = str(workdir / "server-dir")
+    env["DEVPISERVER_SERVERDIR"] = str(server_dir)
     if "REQUESTS_CA_BUNDLE" not in env and SYSTEM_CA_BUNDLE.exists():
         env["REQUESTS_CA_BUNDLE"] = str(SYSTEM_CA_BUNDLE)
     subprocess.run(
-        [str(venv / "bin" / "devpi-init")],
-        env={**env, "DEVPISERVER_ROOT_PASSWD": ROOT_PASSWORD},
+        [str(venv / "bin" / "devpi-init"), *init_args],
+        env={**env, "DEVPISERVER_ROOT_PASSWD": root_password},
         check=True,
         capture_output=True,
     )
@@ -204,7 +207,14 @@ def devpi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServer]:
     log = workdir / "devpi-server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(venv / "bin" / "devpi-server"), "--host", "127.0.0.1", "--port", str(port)],
+            [
+                str(venv / "bin" / "devpi-server"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                *server_args,
+            ],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -223,7 +233,7 @@ def devpi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServer]:
             if time.monotonic() > deadline:
                 pytest.fail(f"devpi-server did not answer {url}/+api in 60 s:\n{log.read_text()}")
             time.sleep(0.2)
-        yield DevpiServer(url=url, root_password=ROOT_PASSWORD, log=log)
+        yield DevpiServer(url=url, root_password=root_password, log=log, server_dir=server_dir)
     finally:
         process.terminate()
         try:
@@ -231,6 +241,13 @@ def devpi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServer]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def devpi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServer]:
+    """A devpi-server on a free 127.0.0.1 port with a fresh server-dir, for the whole session."""
+    with devpi_server(tmp_path_factory.mktemp("devpi")) as server:
+        yield server
 
 
 @dataclass
