@@ -374,6 +374,7 @@ import os  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
+from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped,unused-ignore]  # noqa: E402
 from ansible.module_utils.common.text.formatters import human_to_bytes  # type: ignore[import-untyped,unused-ignore]  # noqa: E402
 from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_api import (  # noqa: E402
     DevpiClient,
@@ -756,7 +757,12 @@ def main() -> None:
         },
         top={"type": "int", "default": 20},
     )
-    run_module(argument_spec, run, required_if=[("state", "pruned", ("policy",))])
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        required_if=[("state", "pruned", ("policy",))],
+        supports_check_mode=True,
+    )
+    run_module(module, run)
 
 
 if __name__ == "__main__":

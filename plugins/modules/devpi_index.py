@@ -202,6 +202,7 @@ changes:
 
 from typing import Any  # noqa: E402
 
+from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped,unused-ignore]  # noqa: E402
 from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_api import (  # noqa: E402
     INDEX_OPTION_TYPES,
     MIRROR_ONLY_OPTIONS,
@@ -362,7 +363,8 @@ def main() -> None:
         state={"type": "str", "choices": ["present", "absent"], "default": "present"},
         force={"type": "bool", "default": False},
     )
-    run_module(argument_spec, run)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    run_module(module, run)
 
 
 if __name__ == "__main__":

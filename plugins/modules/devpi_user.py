@@ -121,6 +121,7 @@ deleted_indexes:
 
 from typing import Any  # noqa: E402
 
+from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped,unused-ignore]  # noqa: E402
 from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_api import (  # noqa: E402
     DevpiClient,
     DevpiError,
@@ -253,7 +254,8 @@ def main() -> None:
         state={"type": "str", "choices": ["present", "absent"], "default": "present"},
         force={"type": "bool", "default": False},
     )
-    run_module(argument_spec, run)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    run_module(module, run)
 
 
 if __name__ == "__main__":
