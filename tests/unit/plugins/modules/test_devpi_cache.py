@@ -13,10 +13,14 @@ import getpass
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +54,8 @@ RELEASES = {
     "gamma": (["1.0", "2.0"], 100_000),
 }
 MIRROR = "root/up"
+# loopback only, whatever proxy the environment names
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 PRIVATE = "carol/private"
 DAY = 86400
 
@@ -688,3 +694,57 @@ def test_the_playbook_prints_the_table_and_previews_a_prune(
     assert "root/up/alpha:" in preview and "-    - '1.1'" in preview, preview
     assert servers.server.root_password not in preview
     assert set(servers.files()) == ALL_WHEELS
+
+
+def test_during_an_upstream_outage_a_pruned_version_fails_and_a_kept_one_installs(
+    tmp_path_factory: pytest.TempPathFactory, run_module: RunModule
+) -> None:
+    """What pruning costs while PyPI cannot be reached: devpi still lists a pruned version but
+    cannot serve its file (HTTP 502); what the policy kept installs as before. The prune itself
+    needs no upstream."""
+    workdir = tmp_path_factory.mktemp("outage")
+    with devpi_server(workdir / "server", init_args=("--no-root-pypi",)) as server:
+        with devpi_server(workdir / "upstream", init_args=("--no-root-pypi",)) as upstream:
+            upstream.root("PUT", "/pkgs", {"password": "pkgs-pw"})
+            status, payload = upstream.request(
+                "PUT", "/pkgs/local", {"type": "stage", "bases": []}, auth=("pkgs", "pkgs-pw")
+            )
+            assert status == 200, payload
+            for version in ("1.0", "2.0"):
+                upstream.upload_wheel("pkgs/local", ("pkgs", "pkgs-pw"), "alpha", version)
+            server.root(
+                "PUT",
+                f"/{MIRROR}",
+                {"type": "mirror", "mirror_url": f"{upstream.url}/pkgs/local/+simple/"},
+            )
+            cache_through(f"{server.url}/{MIRROR}", ["alpha"])
+            assert server.server_dir is not None
+            deadline = time.monotonic() + 20
+            while len(list((server.server_dir / "+files" / MIRROR).glob("+f/*/*/*.whl"))) < 2:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        # the upstream is gone from here on
+        args = {
+            "url": server.url,
+            "server_dir": str(server.server_dir),
+            "state": "pruned",
+            "policy": {"keep_versions": 1},
+            "login_password": server.root_password,
+        }
+        pruned = run_module("devpi_cache", args)
+        assert removed_names(pruned.result) == [("alpha", "1.0")], pruned.result
+
+        page = f"{server.url}/{MIRROR}/+simple/alpha/"
+        with _NO_PROXY.open(page, timeout=30) as response:
+            html = response.read().decode()
+        links = {
+            href.split("#")[0].rsplit("/", 1)[1]: urllib.parse.urljoin(page, href.split("#")[0])
+            for href in re.findall(r'href="([^"]+)"', html)
+            if "/+f/" in href
+        }
+        assert set(links) == {wheel("alpha", "1.0"), wheel("alpha", "2.0")}  # still listed
+        with _NO_PROXY.open(links[wheel("alpha", "2.0")], timeout=30) as response:
+            assert response.status == 200
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            _NO_PROXY.open(links[wheel("alpha", "1.0")], timeout=30)
+        assert failed.value.code == 502
