@@ -721,7 +721,8 @@ def run(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     found = scan(server_dir)
     result: dict[str, Any] = {"changed": False}
     if pruning:
-        assert configs is not None
+        if configs is None:  # server_view raises instead when pruning; for the type checker
+            raise DevpiError(f"devpi-server at {client.url} gave no index list")
         if role == "REPLICA":
             raise DevpiError(
                 f"devpi-server at {client.url} is a replica: prune on its primary (a delete sent "

@@ -196,7 +196,7 @@ def cache_through(mirror_url: str, projects: list[str], *, threads: int = 8) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--upstream", required=True, help="URL of the devpi that plays PyPI")
     parser.add_argument("--upstream-password", required=True, help="its root password")
     parser.add_argument("--mirror", required=True, help="URL of the devpi whose mirror to fill")
