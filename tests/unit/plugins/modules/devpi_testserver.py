@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ctypes
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -179,6 +181,17 @@ class DevpiServer:
         assert status == 200, (status, payload)
 
 
+def _stop_with_parent() -> None:
+    """Linux: have the kernel send SIGTERM to this (child) process when the process that
+    started it ends (prctl PR_SET_PDEATHSIG). ansible-test runs each test in a fork that ends
+    with os._exit, so fixtures are never torn down there; without this, every test would leave
+    its devpi-servers running."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 @contextlib.contextmanager
 def devpi_server(
     workdir: Path,
@@ -218,6 +231,8 @@ def devpi_server(
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            # pylint: disable-next=subprocess-popen-preexec-fn
+            preexec_fn=_stop_with_parent if sys.platform == "linux" else None,
         )
     try:
         deadline = time.monotonic() + 60
