@@ -2,9 +2,9 @@
 # Copyright (c) 2026 mcquack.devpi contributors
 """devpi-server's HTTP API for the mcquack.devpi modules: requests, login, errors, validation.
 
-HTTP goes through Ansible's own ansible.module_utils.urls (open_url), which ships with every
-module to the managed host and brings certificate checks (validate_certs, ca_path) and proxy
-handling. The code runs on Python 3.9 (the system python3 of macOS), so annotations stay
+HTTP goes through Ansible's own ansible.module_utils.urls (its Request, which open_url wraps),
+which ships with every module to the managed host and brings certificate checks
+(validate_certs, ca_path) and proxy handling. The code runs on Python 3.9 (the system python3 of macOS), so annotations stay
 strings and no newer syntax is used at run time.
 
 Authentication works the way devpi-client does it: ``POST /+login`` with
@@ -28,8 +28,9 @@ from ansible.module_utils.urls import (  # type: ignore[import-untyped,unused-ig
     ConnectionError as UrlsConnectionError,
 )
 from ansible.module_utils.urls import (  # type: ignore[import-untyped,unused-ignore]
+    Request,
     SSLValidationError,
-    open_url,
+    make_context,
 )
 
 # devpi-server's model.py name_char_blocklist_regexp: control characters, space and every ASCII
@@ -217,6 +218,16 @@ class DevpiClient:
         self.ca_path = ca_path
         self.auth_user: str | None = None
         self._auth_header: str | None = None
+        self._ssl_context: Any = None
+
+    def _context(self) -> Any:
+        """One TLS context for all requests of this client. open_url makes a new one for every
+        request (even to http://), loading the system's CA certificates each time: ~50 ms."""
+        if self._ssl_context is None:
+            self._ssl_context = make_context(
+                cafile=self.ca_path, validate_certs=self.validate_certs
+            )
+        return self._ssl_context
 
     def endpoint(self, *segments: str) -> str:
         """The URL of /seg1/seg2/..., each segment quoted."""
@@ -246,14 +257,16 @@ class DevpiClient:
         if auth and self._auth_header:
             headers["X-Devpi-Auth"] = self._auth_header
         try:
-            response = open_url(
+            # what open_url does, with this client's TLS context
+            response = Request().open(
+                method,
                 url,
                 data=data,
                 headers=headers,
-                method=method,
                 timeout=self.timeout,
                 validate_certs=self.validate_certs,
                 ca_path=self.ca_path,
+                context=self._context(),
             )
             try:
                 return response.status, self._parse(method, url, response.status, response.read())

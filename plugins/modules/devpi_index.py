@@ -218,6 +218,7 @@ from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_api import (  
     index_changes,
     split_index_name,
 )
+from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_module import run_module  # noqa: E402
 
 FIELDS = tuple(INDEX_OPTION_TYPES)
 
@@ -366,13 +367,7 @@ def main() -> None:
         force={"type": "bool", "default": False},
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        result = run(module.params, module.check_mode)
-    except DevpiError as e:
-        module.fail_json(msg=str(e))
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
+    run_module(module, run)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,13 @@ initialised with a known root password through ``DEVPISERVER_ROOT_PASSWD``, and 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import fcntl
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -149,24 +152,52 @@ class DevpiServer:
         return self.result(f"/{name}")
 
     def upload_wheel(
-        self, index: str, auth: tuple[str, str], project: str = "tinypkg", version: str = "1.0"
+        self,
+        index: str,
+        auth: tuple[str, str],
+        project: str = "tinypkg",
+        version: str = "1.0",
+        extra_bytes: int = 0,
     ) -> None:
-        """Upload a small real wheel as ``auth`` (user, password) the way twine does."""
-        self.client.login(*auth).upload(index, project, version)
+        """Upload a small real wheel as ``auth`` (user, password) the way twine does;
+        ``extra_bytes`` random bytes in it make it that much bigger."""
+        files = None
+        if extra_bytes:
+            files = {f"{project}/__init__.py": b"", f"{project}/data.bin": os.urandom(extra_bytes)}
+        self.client.login(*auth).upload(index, project, version, files=files)
 
 
-@pytest.fixture(scope="session")
-def devpi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServer]:
-    """A devpi-server on a free 127.0.0.1 port with a fresh server-dir, for the whole session."""
+def _stop_with_parent() -> None:
+    """Linux: have the kernel send SIGTERM to this (child) process when the process that
+    started it ends (prctl PR_SET_PDEATHSIG). ansible-test runs each test in a fork that ends
+    with os._exit, so fixtures are never torn down there; without this, every test would leave
+    its devpi-servers running."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+@contextlib.contextmanager
+def devpi_server(
+    workdir: Path,
+    *,
+    init_args: tuple[str, ...] = (),
+    server_args: tuple[str, ...] = (),
+    root_password: str = ROOT_PASSWORD,
+) -> Iterator[DevpiServer]:
+    """A devpi-server on a free 127.0.0.1 port with a fresh server-dir under workdir (made with
+    devpi-init and init_args), stopped when the block ends."""
     venv = devpi_server_venv()
-    workdir = tmp_path_factory.mktemp("devpi")
+    workdir.mkdir(parents=True, exist_ok=True)
+    server_dir = workdir / "server-dir"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEVPISERVER_")}
-    env["DEVPISERVER_SERVERDIR"] = str(workdir / "server-dir")
+    env["DEVPISERVER_SERVERDIR"] = str(server_dir)
     if "REQUESTS_CA_BUNDLE" not in env and SYSTEM_CA_BUNDLE.exists():
         env["REQUESTS_CA_BUNDLE"] = str(SYSTEM_CA_BUNDLE)
     subprocess.run(
-        [str(venv / "bin" / "devpi-init")],
-        env={**env, "DEVPISERVER_ROOT_PASSWD": ROOT_PASSWORD},
+        [str(venv / "bin" / "devpi-init"), *init_args],
+        env={**env, "DEVPISERVER_ROOT_PASSWD": root_password},
         check=True,
         capture_output=True,
     )
@@ -182,7 +213,12 @@ def devpi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServer]:
     command = [str(venv / "bin" / "devpi-server"), "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*command, *cheap_key], env=env, stdout=out, stderr=subprocess.STDOUT
+            [*command, *cheap_key, *server_args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            # pylint: disable-next=subprocess-popen-preexec-fn
+            preexec_fn=_stop_with_parent if sys.platform == "linux" else None,
         )
     try:
         # Generous: on a busy machine (ansible-test units of several ansible-core versions side
@@ -203,11 +239,7 @@ def devpi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServer]:
                 )
             time.sleep(0.2)
         yield DevpiServer(
-            url=url,
-            root_password=ROOT_PASSWORD,
-            log=log,
-            pid=process.pid,
-            server_dir=workdir / "server-dir",
+            url=url, root_password=root_password, log=log, pid=process.pid, server_dir=server_dir
         )
     finally:
         process.terminate()
@@ -216,6 +248,13 @@ def devpi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServer]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def devpi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServer]:
+    """A devpi-server on a free 127.0.0.1 port with a fresh server-dir, for the whole session."""
+    with devpi_server(tmp_path_factory.mktemp("devpi")) as server:
+        yield server
 
 
 @dataclass
