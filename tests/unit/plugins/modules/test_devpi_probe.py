@@ -21,13 +21,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_api import DevpiClient
 from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_host import (
+    LogWatch,
     parse_launchctl_print,
     parse_systemctl_show,
     systemd_states,
 )
 from ansible_collections.mcquack.devpi.plugins.modules.devpi_probe import (
     REFUSAL,
-    LogWatch,
     probe_nodeinfo,
     probe_path,
     probe_server,
