@@ -37,6 +37,23 @@ options:
     description: Seconds to wait for each answer of the server.
     type: int
     default: 30
+  service:
+    description:
+      - For a devpi-server on this host - the job that runs it (a systemd unit such as
+        C(devpi.service), or a launchd service target such as C(gui/501/mcquack.eblume.devpi)).
+        Before O(login_password) is sent, the process that job runs must hold the socket
+        listening on O(url)'s port; else the module fails naming what holds it, and sends
+        nothing.
+      - For a remote devpi-server (O(url) on another host, for example over https), leave it
+        out - the module then trusts O(url) as far as its TLS certificate proves it
+        (O(validate_certs), O(ca_path)), and nothing more.
+    type: str
+  nodeinfo:
+    description:
+      - For a devpi-server on this host - its server-dir's C(.nodeinfo). Before
+        O(login_password) is sent, the server's C(/+status) must report that file's C(uuid);
+        else the module fails and sends nothing.
+    type: path
 """
 
     # Every module of the collection is in meta/runtime.yml's action group devpi.

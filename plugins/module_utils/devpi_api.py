@@ -32,6 +32,7 @@ from ansible.module_utils.urls import (  # type: ignore[import-untyped,unused-ig
     SSLValidationError,
     make_context,
 )
+from ansible_collections.mcquack.devpi.plugins.module_utils.devpi_host import identity_problem
 
 # devpi-server's model.py name_char_blocklist_regexp: control characters, space and every ASCII
 # symbol except "-", ".", "@" and "_" are refused in user and index names.
@@ -54,6 +55,8 @@ def common_argument_spec() -> dict[str, Any]:
         "validate_certs": {"type": "bool", "default": True},
         "ca_path": {"type": "path"},
         "timeout": {"type": "int", "default": 30},
+        "service": {"type": "str"},
+        "nodeinfo": {"type": "path"},
     }
 
 
@@ -427,14 +430,32 @@ class DevpiClient:
         return missing
 
 
+# The key under which run_module() hands the AnsibleModule to connect() in the params it passes
+# on (the identity check runs systemctl/launchctl, lsof and ps through it).
+MODULE_KEY = "__module"
+
+
 def connect(params: dict[str, Any]) -> DevpiClient:
-    """A client for the module's url, logged in when login_password is given."""
+    """A client for the module's url, logged in when login_password is given - after, with
+    service or nodeinfo, the server answering url has proved to be the devpi of this host
+    (module_utils/devpi_host.identity_problem); else nothing is sent with the password."""
     client = DevpiClient(
         params["url"],
         timeout=params["timeout"],
         validate_certs=params["validate_certs"],
         ca_path=params.get("ca_path"),
     )
-    if params.get("login_password") is not None:
-        client.login(params["login_user"], params["login_password"])
+    if params.get("login_password") is None:
+        return client
+    if params.get("service") or params.get("nodeinfo"):
+        try:
+            status: dict[str, Any] | None = client.request("GET", ("+status",))[1].get("result")
+        except DevpiError:
+            status = None
+        problem = identity_problem(
+            params[MODULE_KEY], client.url, status, params.get("service"), params.get("nodeinfo")
+        )
+        if problem:
+            raise DevpiError(problem)
+    client.login(params["login_user"], params["login_password"])
     return client

@@ -31,6 +31,7 @@ description:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - mcquack.devpi.server
+  - mcquack.devpi.server.action_group
 attributes:
   check_mode:
     support: full

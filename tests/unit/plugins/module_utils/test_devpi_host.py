@@ -199,3 +199,21 @@ def test_the_probe_sends_no_password_to_an_impostor_and_names_it(
         },
     )
     assert real.result["server"]["answers"] and real.result["server"]["login"] is True
+
+
+def test_the_modules_send_no_password_to_an_impostor(
+    devpi: DevpiServer, impostor: Impostor, run_module: RunModule
+) -> None:
+    nodeinfo = str(devpi.server_dir / ".nodeinfo")
+    url = f"http://127.0.0.1:{impostor.server_address[1]}"
+    args = {"login_password": "the-root-password", "nodeinfo": nodeinfo, "name": "someone"}
+    for module in ("devpi_user", "devpi_index"):
+        name = "someone" if module == "devpi_user" else "someone/dev"
+        run = run_module(module, {**args, "url": url, "name": name})
+        assert run.failed, run.result
+        assert run.msg.startswith(f"Something other than this host's devpi answers {url}")
+    assert not [seen for seen in impostor.seen if not seen.startswith("GET ")], impostor.seen
+    # The devpi of that server-dir gets the password and answers.
+    real = run_module("devpi_user", {**args, "url": devpi.url, "login_password": devpi.root_password,
+                                     "state": "absent"})  # fmt: skip
+    assert not real.failed, real.result
