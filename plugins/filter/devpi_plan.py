@@ -43,7 +43,7 @@ options:
     description:
       - C(manager) (C(launchd) or C(systemd)); C(files), the managed files as a list of C(path),
         C(owner), C(mode), C(job) (whose file it is) and C(restart) (C(runtime), C(definition) or
-        C(none): what a change of it needs); C(jobs), each job's name and whether it is enabled
+        C(none), what a change of it needs); C(jobs), each job's name and whether it is enabled
         (the files of a job that is not must be absent); C(paths), the expected attributes of
         other paths (as for P(mcquack.devpi.drift#filter)), each with an optional C(restart) and
         an optional C(redact) (a secret's file, whose differing C(sha1) is named without values).
