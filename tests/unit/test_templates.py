@@ -89,6 +89,7 @@ def test_config_file_carries_every_option(rendered: Path) -> None:
             "port": 3141,
             "serverdir": "/Users/eblume/devpi/server-dir",
             "secretfile": "/Users/eblume/devpi/secret",
+            "restrict-modify": "root",
             "outside-url": "https://devpi.example.org",
             "indexer-backend": "null",
             "mirror-cache-expiry": 3600,
@@ -149,6 +150,21 @@ def test_replication_changes_the_config_file_only(tmp_path: Path) -> None:
     assert config["role"] == "primary" and "primary-url" not in config
     config = yaml.safe_load((standalone / "devpi-server.yml").read_text())["devpi-server"]
     assert "role" not in config and "primary-url" not in config
+
+
+def test_writes_are_restricted_to_root_unless_opened(tmp_path: Path) -> None:
+    """devpi_restrict_modify becomes devpi-server's restrict-modify; "" leaves devpi's own
+    default (the key absent), anything else is written as given."""
+    for name, value in (("default", None), ("open", ""), ("alice", "root,alice")):
+        extra = {} if value is None else {"devpi_restrict_modify": value}
+        out = render(tmp_path / name, devpi_service_manager="systemd", **extra)
+        config = yaml.safe_load((out / "devpi-server.yml").read_text())["devpi-server"]
+        if name == "default":
+            assert config["restrict-modify"] == "root"
+        elif name == "open":
+            assert "restrict-modify" not in config
+        else:
+            assert config["restrict-modify"] == "root,alice"
 
 
 # --- What the service definitions restrict -----------------------------------------------------

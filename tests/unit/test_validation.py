@@ -45,7 +45,7 @@ def test_every_failing_check_is_named_in_one_run() -> None:
         ({"devpi_outside_url": "devpi.example.org"}, "devpi_outside_url must be empty or start"),
         (
             {"devpi_server_options": {"port": 4000}},
-            "devpi_server_options must not set port: use devpi_listen_host",
+            "devpi_server_options must not set port: use devpi_listen_port instead",
         ),
         # The argument specs name the missing option (meta/argument_specs.yml).
         ({"devpi_users": [{"email": "x@example.org"}]}, "missing required arguments: name"),
@@ -61,6 +61,16 @@ def test_every_failing_check_is_named_in_one_run() -> None:
             "devpi_root_password is needed to declare devpi_users and devpi_indexes",
         ),
         ({"devpi_environment": {"BAD-NAME": "1"}}, "devpi_environment names must be shell-style"),
+        (
+            {"devpi_restrict_modify": "root,,alice"},
+            "devpi_restrict_modify must be empty or a comma-separated list",
+        ),
+        ({"devpi_restrict_modify": "alice"}, "devpi_restrict_modify must name root"),
+        (
+            {"devpi_server_options": {"restrict-modify": "root,alice", "role": "primary"}},
+            "devpi_server_options must not set restrict-modify, role: use devpi_restrict_modify, "
+            "devpi_role instead",
+        ),
         (
             {"devpi_indexes": [{"name": "root/pypi"}], "devpi_root_password": "pw"},
             "root/pypi is managed through devpi_root_pypi",

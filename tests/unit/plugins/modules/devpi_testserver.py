@@ -9,6 +9,7 @@ session gets a fresh server-dir, initialised with a known root password through
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from ansible_collections.mcquack.devpi.tests.unit.adhoc import COLLECTIONS_PATH
 
 DEVPI_SERVER_VERSION = "6.20.3"
@@ -301,3 +303,68 @@ def run_module(tmp_path_factory: pytest.TempPathFactory) -> RunModule:
         return ModuleRun(result=result, stdout=done.stdout, stderr=done.stderr)
 
     return run
+
+
+@contextlib.contextmanager
+def devpi_server_with_config(config: Path, *, timeout: float = 120) -> Iterator[DevpiServer]:
+    """A devpi-server started as the role starts it, ``devpi-server -c CONFIG``, for as long as
+    the ``with`` block runs; then stopped. The config file (a devpi-server.yml as the role
+    renders it) names the server-dir, the secret file, host and port. The secret is generated
+    when missing, and the server-dir initialised with root's password ``ROOT_PASSWORD`` when it
+    is not yet, so the same config and server-dir can be started again, e.g. with other options."""
+    settings: dict[str, Any] = yaml.safe_load(config.read_text())["devpi-server"]
+    venv = devpi_server_venv()
+    server_dir = Path(settings["serverdir"])
+    secret = Path(settings["secretfile"])
+    # Only the config speaks: no DEVPISERVER_* from the environment (they would win over it).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEVPISERVER_")}
+    if "REQUESTS_CA_BUNDLE" not in env and SYSTEM_CA_BUNDLE.exists():
+        env["REQUESTS_CA_BUNDLE"] = str(SYSTEM_CA_BUNDLE)
+    if not secret.exists():
+        subprocess.run(
+            [str(venv / "bin" / "devpi-gen-secret"), "--secretfile", str(secret)],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    if not (server_dir / ".serverversion").exists():
+        subprocess.run(
+            [str(venv / "bin" / "devpi-init"), "--serverdir", str(server_dir)],
+            env={**env, "DEVPISERVER_ROOT_PASSWD": ROOT_PASSWORD},
+            check=True,
+            capture_output=True,
+        )
+    host = str(settings.get("host", "localhost"))
+    url = f"http://{host}:{settings['port']}"
+    log = config.with_name(config.name + ".log")
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [str(venv / "bin" / "devpi-server"), "-c", str(config)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"devpi-server exited with {process.returncode}:\n{log.read_text()}")
+            try:
+                with _DIRECT.open(url + "/+api", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"devpi-server did not answer {url}/+api in {timeout} s:\n{log.read_text()}"
+                )
+            time.sleep(0.2)
+        yield DevpiServer(url=url, root_password=ROOT_PASSWORD, log=log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
