@@ -272,7 +272,7 @@ def check_prefixes() -> dict[str, str]:
     """validate.yml's checks by name, each with its message up to the first template."""
     task = next(t for t in VALIDATE if "ansible.builtin.assert" in t)
     return {
-        check["name"]: " ".join(str(check["msg"]).split("{{")[0].split())
+        check["name"]: " ".join(str(check["msg"]).split("{{", maxsplit=1)[0].split())
         for check in task["vars"]["__devpi_checks"]
     }
 

@@ -296,10 +296,12 @@ def test_plists_restrict_what_launchd_can(rendered: Path) -> None:
     """launchd.plist(5): Umask (decimal 63 is 0o077), ProcessType, no core files."""
     for name, process_type in (("devpi.plist", "Standard"), ("devpi-backup.plist", "Background")):
         job = plistlib.loads((rendered / name).read_bytes())
-        assert job["Umask"] == 0o077 and type(job["Umask"]) is int, name
+        umask = job["Umask"]
+        assert umask == 0o077 and isinstance(umask, int) and not isinstance(umask, bool), name
         assert job["ProcessType"] == process_type, name
         for limits in ("SoftResourceLimits", "HardResourceLimits"):
-            assert job[limits]["Core"] == 0 and type(job[limits]["Core"]) is int, name
+            core = job[limits]["Core"]
+            assert core == 0 and isinstance(core, int) and not isinstance(core, bool), name
 
 
 # The job the plist runs, in place of devpi-server: what launchd gave it.
