@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from ansible_collections.mcquack.devpi.tests.unit.adhoc import COLLECTIONS_PATH
 
 from devpi_testclient import DIRECT, DevpiClient
@@ -211,9 +212,24 @@ def devpi_server(
     cheap_key = ["--argon2-memory-cost", "1024", "--argon2-time-cost", "1"]
     cheap_key += ["--argon2-parallelism", "1"]
     command = [str(venv / "bin" / "devpi-server"), "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as out:
+    with running(
+        [*command, *cheap_key, *server_args], env, url, log, START_TIMEOUT, fresh_log=True
+    ) as pid:
+        yield DevpiServer(
+            url=url, root_password=root_password, log=log, pid=pid, server_dir=server_dir
+        )
+
+
+@contextlib.contextmanager
+def running(
+    argv: list[str], env: dict[str, str], url: str, log: Path, timeout: float, fresh_log: bool
+) -> Iterator[int]:
+    """devpi-server run as argv (its output into log), its PID once it answers url/+api, for as
+    long as the block runs; then stopped. It also stops when the process that started it ends
+    (ansible-test runs each test in a fork that never tears fixtures down)."""
+    with log.open("wb" if fresh_log else "ab") as out:
         process = subprocess.Popen(
-            [*command, *cheap_key, *server_args],
+            argv,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -223,7 +239,7 @@ def devpi_server(
     try:
         # Generous: on a busy machine (ansible-test units of several ansible-core versions side
         # by side) a start takes far longer than its usual second.
-        deadline = time.monotonic() + START_TIMEOUT
+        deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
                 pytest.fail(f"devpi-server exited with {process.returncode}:\n{log.read_text()}")
@@ -235,12 +251,10 @@ def devpi_server(
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(
-                    f"devpi-server did not answer {url}/+api in {START_TIMEOUT} s:\n{log.read_text()}"
+                    f"devpi-server did not answer {url}/+api in {timeout} s:\n{log.read_text()}"
                 )
             time.sleep(0.2)
-        yield DevpiServer(
-            url=url, root_password=root_password, log=log, pid=process.pid, server_dir=server_dir
-        )
+        yield process.pid
     finally:
         process.terminate()
         try:
@@ -325,3 +339,42 @@ def run_module(tmp_path_factory: pytest.TempPathFactory) -> RunModule:
         return ModuleRun(result=result, stdout=done.stdout, stderr=done.stderr)
 
     return run
+
+
+@contextlib.contextmanager
+def devpi_server_with_config(config: Path, *, timeout: float = 120) -> Iterator[DevpiServer]:
+    """A devpi-server started as the role starts it, ``devpi-server -c CONFIG``, for as long as
+    the ``with`` block runs; then stopped. The config file (a devpi-server.yml as the role
+    renders it) names the server-dir, the secret file, host and port. The secret is generated
+    when missing, and the server-dir initialised with root's password ``ROOT_PASSWORD`` when it
+    is not yet, so the same config and server-dir can be started again, e.g. with other options."""
+    settings: dict[str, Any] = yaml.safe_load(config.read_text())["devpi-server"]
+    venv = devpi_server_venv()
+    server_dir = Path(settings["serverdir"])
+    secret = Path(settings["secretfile"])
+    # Only the config speaks: no DEVPISERVER_* from the environment (they would win over it).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEVPISERVER_")}
+    if "REQUESTS_CA_BUNDLE" not in env and SYSTEM_CA_BUNDLE.exists():
+        env["REQUESTS_CA_BUNDLE"] = str(SYSTEM_CA_BUNDLE)
+    if not secret.exists():
+        subprocess.run(
+            [str(venv / "bin" / "devpi-gen-secret"), "--secretfile", str(secret)],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    if not (server_dir / ".serverversion").exists():
+        subprocess.run(
+            [str(venv / "bin" / "devpi-init"), "--serverdir", str(server_dir)],
+            env={**env, "DEVPISERVER_ROOT_PASSWD": ROOT_PASSWORD},
+            check=True,
+            capture_output=True,
+        )
+    host = str(settings.get("host", "localhost"))
+    url = f"http://{host}:{settings['port']}"
+    log = config.with_name(config.name + ".log")
+    argv = [str(venv / "bin" / "devpi-server"), "-c", str(config)]
+    with running(argv, env, url, log, timeout, fresh_log=False) as pid:
+        yield DevpiServer(
+            url=url, root_password=ROOT_PASSWORD, log=log, pid=pid, server_dir=server_dir
+        )
