@@ -237,3 +237,22 @@ def wait_for() -> Callable[[Callable[[], bool], float], float]:
         return time.monotonic() - started
 
     return wait
+
+
+def unit_exposure(host: Any, unit: str) -> tuple[float, str, list[str]]:
+    """`systemd-analyze security` of a loaded unit: its overall exposure, systemd's word for it,
+    and the checks that still count against it."""
+    text = host.check_output(f"systemd-analyze security --no-pager {unit}")
+    match = re.search(rf"Overall exposure level for {re.escape(unit)}: (\d+\.\d+) (\w+)", text)
+    assert match, text
+    checks = json.loads(
+        host.check_output(f"systemd-analyze security --no-pager --json=short {unit}")
+    )
+    open_checks = [c["name"] for c in checks if not c["set"] and float(c["exposure"] or 0) > 0]
+    return float(match.group(1)), match.group(2), open_checks
+
+
+@pytest.fixture(scope="module")
+def exposure(host: Any) -> Callable[[str], tuple[float, str, list[str]]]:
+    """exposure(unit): systemd-analyze security's score, word and open checks for the unit."""
+    return lambda unit: unit_exposure(host, unit)
