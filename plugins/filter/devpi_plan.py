@@ -144,7 +144,7 @@ _value:
     last_good:
       description:
         - "The files of devpi's own job that this run overwrites while devpi serves with them,
-          each with C(path), C(copy) (where the role keeps it, in the layout's C(last_good_dir))
+          each with C(path), C(kept) (where the role keeps it, in the layout's C(last_good_dir))
           and C(restart) (what putting it back needs): a start that fails on the new files puts
           these back (P(mcquack.devpi.devpi_recovery#filter))."
       type: list
@@ -304,7 +304,7 @@ def devpi_plan(
     # fails on the new ones can put them back: only while devpi answers (they served).
     keep = str(layout.get("last_good_dir") or "")
     last_good = [
-        {"path": path, "copy": f"{keep}/{path.rsplit('/', 1)[-1]}", "restart": needs[path][1]}
+        {"path": path, "kept": f"{keep}/{path.rsplit('/', 1)[-1]}", "restart": needs[path][1]}
         for path in changed
         if keep and answered and needs.get(path, ("", ""))[0] == "devpi"
         and needs[path][1] in ("runtime", "definition") and _exists(paths, path)

@@ -564,8 +564,8 @@ def test_the_files_devpi_serves_with_are_kept_before_they_change() -> None:
                UNIT: {**IN_PLACE["paths"][UNIT], "sha1": "old"}}  # fmt: skip
     result = plan(probed(paths=changed))
     assert result["last_good"] == [
-        {"path": CONFIG, "copy": f"{BASE}/last-good/devpi-server.yml", "restart": "runtime"},
-        {"path": UNIT, "copy": f"{BASE}/last-good/devpi.service", "restart": "definition"},
+        {"path": CONFIG, "kept": f"{BASE}/last-good/devpi-server.yml", "restart": "runtime"},
+        {"path": UNIT, "kept": f"{BASE}/last-good/devpi.service", "restart": "definition"},
     ]
     # Not while devpi does not serve with them, not for a file that is new, not for backups.
     assert plan(probed(paths=changed, server={"answers": False}))["last_good"] == []
@@ -578,7 +578,7 @@ def test_the_files_devpi_serves_with_are_kept_before_they_change() -> None:
 
 
 def test_a_failed_start_on_new_files_puts_back_the_ones_that_served() -> None:
-    kept = [{"path": CONFIG, "copy": f"{BASE}/last-good/devpi-server.yml", "restart": "runtime"}]
+    kept = [{"path": CONFIG, "kept": f"{BASE}/last-good/devpi-server.yml", "restart": "runtime"}]
     result = devpi_recovery(
         {"switch": False, "previous_venv": "", "last_good": kept}, "Invalid host/port"
     )
@@ -586,7 +586,7 @@ def test_a_failed_start_on_new_files_puts_back_the_ones_that_served() -> None:
                       "restore": kept, "reload": False}  # fmt: skip
     unit = [
         *kept,
-        {"path": UNIT, "copy": f"{BASE}/last-good/devpi.service", "restart": "definition"},
+        {"path": UNIT, "kept": f"{BASE}/last-good/devpi.service", "restart": "definition"},
     ]
     both = devpi_recovery({"switch": True, "previous_venv": OLD, "last_good": unit}, "Traceback")
     assert both["action"] == "rollback" and both["switch_back"] and both["reload"]
