@@ -465,14 +465,9 @@ def probe_server(
                 next_watch = now + 1.0
                 reason = watch.fatal()
                 if reason:
-                    return {
-                        "answers": False,
-                        "seconds": _since(started),
-                        "error": reason,
-                        "fatal": True,
-                    }
+                    return _no_answer(started, reason, fatal=True)
             if now - started + 0.1 > wait:
-                return {"answers": False, "seconds": _since(started), "error": str(e)}
+                return _no_answer(started, str(e))
             time.sleep(0.1)
     result: dict[str, Any] = {"answers": True, "seconds": _since(started)}
     if identity is not None:
@@ -482,12 +477,7 @@ def probe_server(
             status = None
         problem = identity(status)
         if problem:
-            return {
-                "answers": False,
-                "seconds": _since(started),
-                "error": problem,
-                "impostor": True,
-            }
+            return _no_answer(started, problem, impostor=True)
     if login_password is not None:
         try:
             result["login"] = client.password_works(login_user, login_password)
@@ -588,6 +578,11 @@ def probe_sync(
         time.sleep(interval)
     result["seconds"] = _since(started)
     return result
+
+
+def _no_answer(started: float, error: str, **why: bool) -> dict[str, Any]:
+    """The server part of a probe that got no answer from this host's devpi, and why."""
+    return {"answers": False, "seconds": _since(started), "error": error, **why}
 
 
 def _since(started: float) -> float:

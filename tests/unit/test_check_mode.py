@@ -9,16 +9,15 @@ macos scenarios.)"""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 from ansible_collections.mcquack.devpi.tests.unit.playbook import run_playbook
 from ansible_collections.mcquack.devpi.tests.unit.plugins.modules.devpi_testserver import free_port
+from ansible_collections.mcquack.devpi.tests.unit.standin import use_launchctl_standin
 
 ROOT = Path(__file__).resolve().parents[2]
-LAUNCHCTL = ROOT / "tests" / "doubles" / "launchctl"
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the launchctl stand-in needs Linux")
@@ -27,11 +26,7 @@ def test_a_dry_run_of_a_fresh_mac_says_what_it_would_create_and_creates_nothing(
 ) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "launchctl").symlink_to(LAUNCHCTL)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}")
-    monkeypatch.setenv("LAUNCHCTL_STANDIN_STATE", str(tmp_path / "launchd-state"))
+    use_launchctl_standin(tmp_path, monkeypatch)
     base = home / "devpi"
     agents = home / "Library" / "LaunchAgents"
     logs = home / "Library" / "Logs"

@@ -37,11 +37,11 @@ from ansible_collections.mcquack.devpi.tests.unit.plugins.modules.devpi_testserv
     RunModule,
     free_port,
 )
+from ansible_collections.mcquack.devpi.tests.unit.standin import use_launchctl_standin
 
 from devpi_impostor import Impostor
 
 ROOT = Path(__file__).resolve().parents[4]
-LAUNCHCTL = ROOT / "tests" / "doubles" / "launchctl"
 LINUX = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 
 
@@ -109,11 +109,7 @@ def test_a_job_that_keeps_exiting_ends_the_wait_with_its_log_and_the_port_holder
     """devpi's own words for a taken port, from a job that exits with them (under the launchctl
     stand-in, with KeepAlive): the watch names the failure and what holds the port."""
     port = impostor.server_address[1]
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "launchctl").symlink_to(LAUNCHCTL)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}")
-    monkeypatch.setenv("LAUNCHCTL_STANDIN_STATE", str(tmp_path / "state"))
+    bin_dir = use_launchctl_standin(tmp_path, monkeypatch)
     log = tmp_path / "err.log"
     label = "test.mcquack.crashing"
     plist = tmp_path / f"{label}.plist"
