@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: MIT
 # Copyright (c) 2026 mcquack.devpi contributors
 """The client role (roles/client), applied by ansible-playbook on this controller as root against
-localhost, for a throwaway local user with a home under pytest's tmp_path: pip's and uv's files
-with their exact content and owner, read back by pip and uv; idempotence; check mode; a foreign
-file set aside and restored byte for byte; absent leaving foreign files alone; bad input refused
-by name before any change; scope global in check mode (nothing is written to /etc); macOS's
-paths; and devpi use with a real devpi-client against a real devpi-server.
+localhost, for a throwaway local user with a home of its own under the system's temporary
+directory: pip's and uv's files with their exact content and owner, read back by pip and uv;
+idempotence; check mode; a foreign file set aside and restored byte for byte; absent leaving
+foreign files alone; bad input refused by name before any change; scope global in check mode
+(nothing is written to /etc); macOS's paths; and devpi use with a real devpi-client against a
+real devpi-server.
 
 Not a unit test: it runs a role against real accounts of this machine (as root, through su),
 so it lives outside tests/unit, where `ansible-test units` collects; `pytest tests` runs it."""
@@ -20,6 +21,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -96,20 +98,16 @@ class Account:
 
 
 @pytest.fixture
-def account(tmp_path: Path) -> Iterator[Account]:
-    """A local user that exists for one test, its home under tmp_path. pytest's temporary
-    directories are root's (0700), so each one above the home gets o+x for the test, for the
-    user to reach their home (put back afterwards)."""
+def account() -> Iterator[Account]:
+    """A local user that exists for one test, its home in a directory of its own under the
+    system's temporary directory (0711, removed afterwards). Not under pytest's tmp_path: pytest
+    keeps its temporary root 0700 and takes group and other bits off it whenever a pytest starts
+    (the molecule verifiers next to this run are pytests), so the user could lose the way home
+    in the middle of a test."""
     name = "mcq" + uuid.uuid4().hex[:12]
-    home = tmp_path / "home"
-    opened: list[tuple[Path, int]] = []
-    for directory in home.parents:
-        if directory in (Path("/"), Path("/tmp")):
-            break
-        mode = stat.S_IMODE(directory.stat().st_mode)
-        if not mode & stat.S_IXOTH:
-            opened.append((directory, mode))
-            directory.chmod(mode | stat.S_IXOTH)
+    top = Path(tempfile.mkdtemp(prefix="mcquack-devpi-client-"))
+    top.chmod(0o711)
+    home = top / "home"
     subprocess.run(
         ["useradd", "--create-home", "--home-dir", str(home), "--shell", "/bin/sh", name],
         check=True,
@@ -120,8 +118,7 @@ def account(tmp_path: Path) -> Iterator[Account]:
         yield Account(name=name, home=home, uid=entry.pw_uid, gid=entry.pw_gid)
     finally:
         subprocess.run(["userdel", name], check=False, capture_output=True)
-        for directory, mode in opened:
-            directory.chmod(mode)
+        shutil.rmtree(top, ignore_errors=True)
 
 
 @dataclass
