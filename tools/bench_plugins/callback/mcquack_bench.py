@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 mcquack.devpi contributors
 """tools/bench's Ansible callback: records, per task, its action, status and timing (on the
 monotonic clock, comparable with the bench's own) and the recap, into $MCQUACK_BENCH_REPORT.
 
