@@ -144,8 +144,9 @@ _value:
     last_good:
       description:
         - "The files of devpi's own job that this run overwrites while devpi serves with them,
-          each with C(path), C(kept) (where the role keeps it, in the layout's C(last_good_dir))
-          and C(restart) (what putting it back needs): a start that fails on the new files puts
+          each with C(path), C(kept) (where the role keeps it, in the layout's C(last_good_dir)),
+          C(owner) and C(mode) (its table entry's, what it is put back with) and C(restart) (what
+          putting it back needs): a start that fails on the new files puts
           these back (P(mcquack.devpi.devpi_recovery#filter))."
       type: list
       elements: dict
@@ -303,12 +304,14 @@ def devpi_plan(
     # The files devpi serves with now, kept before they are overwritten so that a start that
     # fails on the new ones can put them back: only while devpi answers (they served).
     keep = str(layout.get("last_good_dir") or "")
+    table = {entry["path"]: entry for entry in files}
     last_good = [
-        {"path": path, "kept": f"{keep}/{path.rsplit('/', 1)[-1]}", "restart": needs[path][1]}
+        {"path": path, "kept": f"{keep}/{path.rsplit('/', 1)[-1]}", "restart": needs[path][1],
+         "owner": table[path]["owner"], "mode": table[path]["mode"]}
         for path in changed
         if keep and answered and needs.get(path, ("", ""))[0] == "devpi"
         and needs[path][1] in ("runtime", "definition") and _exists(paths, path)
-        and any(entry["path"] == path for entry in files)
+        and path in table
     ]  # fmt: skip
     return {
         "drift": lines,

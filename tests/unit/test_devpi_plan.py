@@ -563,10 +563,13 @@ def test_the_files_devpi_serves_with_are_kept_before_they_change() -> None:
     changed = {CONFIG: {**IN_PLACE["paths"][CONFIG], "sha1": "old"},
                UNIT: {**IN_PLACE["paths"][UNIT], "sha1": "old"}}  # fmt: skip
     result = plan(probed(paths=changed))
+    # Each with the owner and mode it is put back with (a copy would be root's).
     assert result["last_good"] == [
-        {"path": CONFIG, "kept": f"{BASE}/last-good/devpi-server.yml", "restart": "runtime"},
-        {"path": UNIT, "kept": f"{BASE}/last-good/devpi.service", "restart": "definition"},
-    ]
+        {"path": CONFIG, "kept": f"{BASE}/last-good/devpi-server.yml", "restart": "runtime",
+         "owner": "devpi", "mode": "0640"},
+        {"path": UNIT, "kept": f"{BASE}/last-good/devpi.service", "restart": "definition",
+         "owner": "root", "mode": "0644"},
+    ]  # fmt: skip
     # Not while devpi does not serve with them, not for a file that is new, not for backups.
     assert plan(probed(paths=changed, server={"answers": False}))["last_good"] == []
     assert plan(probed(paths={CONFIG: None}))["last_good"] == []
